@@ -1,0 +1,287 @@
+"""Image files and datasets: unaligned folders, aligned A|B pairs and the built-in demo domains.
+
+Dataset protocol (the trainer relies on it for an exact resume): map-style; ``dataset[(index, seed)]``
+builds ``random.Random(seed)`` and takes every random choice (B index, crop, flip) from it, so an item
+depends on nothing but its key. Items are dicts of tensors only (``real_A``, ``real_B``: C×H×W in
+[-1, 1]), so the default collate works; file lists stay attributes of the dataset.
+"""
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import attrs
+import numpy as np
+import torch
+import torch.nn.functional as F
+from attrs import validators as v
+from PIL import Image
+
+from .demo import DemoDataset, demo_name
+from .errors import I2IError
+
+# All-lower or all-upper case, as the reference accepts them.
+IMG_EXTENSIONS = frozenset(
+    e for ext in ("jpg", "jpeg", "png", "ppm", "bmp", "tif", "tiff") for e in ("." + ext, "." + ext.upper())
+)
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+GRAY_MODES = ("1", "L", "LA", "La")
+LUMINANCE = torch.tensor([0.299, 0.587, 0.114])
+READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+class DataError(I2IError):
+    """A data folder, image file or data spec that cannot be used; the message names it."""
+
+
+def find_images(folder) -> list[Path]:
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix in IMG_EXTENSIONS and p.is_file())
+
+
+def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
+    """1 ↔ 3 channels: luminance (ITU-R 601 weights) or a replicated gray."""
+    if image.shape[0] == channels:
+        return image
+    if channels == 1:
+        return torch.einsum("chw,c->hw", image, LUMINANCE)[None]
+    if channels == 3:
+        return image.expand(3, -1, -1).contiguous()
+    raise ValueError(f"images have 1 or 3 channels, not {channels}")
+
+
+def load_image(path, channels: int = 3) -> torch.Tensor:
+    """float32 C×H×W in [0, 1]; 8- and 16-bit, gray, gray+alpha, RGBA (alpha dropped) and palette files."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in SIXTEEN_BIT_MODES:
+                pixels = np.asarray(image, dtype=np.float32) / 65535
+            elif image.mode == "F":  # float TIFF: taken to be in [0, 1] already
+                pixels = np.asarray(image, dtype=np.float32)
+            elif image.mode in GRAY_MODES:
+                pixels = np.asarray(image.convert("L"), dtype=np.float32) / 255
+            else:  # RGB, RGBA (alpha simply dropped), P, CMYK, YCbCr ...
+                pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
+    except READ_ERRORS as error:
+        raise DataError(f"{path}: cannot read image ({error})") from None
+    tensor = torch.from_numpy(pixels.clip(0, 1))
+    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+    return to_channels(tensor, channels)
+
+
+def check_headers(paths) -> None:
+    """Open every file and check its header, without decoding pixels, so a broken file stops the
+    run before step 1 instead of in the middle of an epoch."""
+    for path in paths:
+        try:
+            with Image.open(path) as image:  # parses the header only
+                if 0 in image.size:
+                    raise ValueError(f"empty size {image.size}")
+                image.verify()  # chunk checksums and structure, no decoding
+        except READ_ERRORS as error:
+            raise DataError(f"{path}: cannot read image ({error})") from None
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """C×H×W in [-1, 1] → H×W×C uint8, truncating like the reference: floor((x + 1) / 2 · 255)."""
+    scaled = ((image.detach().float().cpu().clamp(-1, 1) + 1) / 2 * 255).floor()
+    return scaled.to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def save_image(image: torch.Tensor, path) -> None:
+    """Writes a C×H×W tensor in [-1, 1] as PNG ("L" for 1 channel, "RGB" for 3)."""
+    pixels = to_uint8(image)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels).save(path)
+
+
+# ----------------------------------------------------------------------------------- preprocessing
+MODES = ("resize_and_crop", "crop", "scale_width_and_crop", "none")
+
+
+@attrs.frozen
+class Preprocess:
+    """Reference preprocessing (CUT/CycleGAN ``base_dataset``): resize, random crop, random flip.
+
+    ``draw`` takes the random choices for an image size, ``apply`` carries them out; aligned pairs
+    draw once and apply the same choices to both halves.
+    """
+
+    load_size: int = attrs.field(default=286, validator=v.gt(0))
+    crop_size: int = attrs.field(default=256, validator=v.gt(0))
+    flip: bool = True
+    mode: str = attrs.field(default="resize_and_crop", validator=v.in_(MODES))
+
+    def __attrs_post_init__(self):
+        if self.mode in ("resize_and_crop", "scale_width_and_crop") and self.load_size < self.crop_size:
+            raise DataError(f"load size {self.load_size} is smaller than the crop size {self.crop_size}")
+
+    def resized(self, height: int, width: int) -> tuple[int, int]:
+        load, crop = self.load_size, self.crop_size
+        if self.mode == "resize_and_crop":
+            return load, load  # aspect ignored, as in the reference
+        if self.mode == "scale_width_and_crop":
+            return int(max(load * height / width, crop)), load
+        if self.mode == "none":  # keep the size, but the ResNet generator needs multiples of 4
+            return max(4, round(height / 4) * 4), max(4, round(width / 4) * 4)
+        # "crop": keep the size; an image smaller than the crop is scaled up (aspect kept) to fit it
+        scale = max(1.0, crop / height, crop / width)
+        return math.ceil(height * scale), math.ceil(width * scale)
+
+    def draw(self, height: int, width: int, rng: random.Random) -> dict:
+        size = self.resized(height, width)
+        top = left = None
+        if self.mode != "none":
+            left = rng.randint(0, size[1] - self.crop_size)  # both ends inclusive, as in the reference
+            top = rng.randint(0, size[0] - self.crop_size)
+        return {"size": size, "top": top, "left": left, "flip": self.flip and rng.random() < 0.5}
+
+    def apply(self, image: torch.Tensor, choice: dict) -> torch.Tensor:
+        """[0, 1] C×H×W → [-1, 1] C×h×w."""
+        if tuple(image.shape[-2:]) != choice["size"]:
+            image = F.interpolate(image[None], size=choice["size"], mode="bicubic", antialias=True,
+                                  align_corners=False)[0].clamp(0, 1)
+        if choice["top"] is not None:
+            top, left, crop = choice["top"], choice["left"], self.crop_size
+            image = image[:, top:top + crop, left:left + crop]
+        if choice["flip"]:
+            image = image.flip(-1)
+        return image * 2 - 1
+
+    def __call__(self, image: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        return self.apply(image, self.draw(*image.shape[-2:], rng))
+
+
+# ---------------------------------------------------------------------------------- folder datasets
+def _layout_error(root: Path, phase: str) -> DataError:
+    return DataError(
+        f"{root} does not have the expected layout: expected {root / (phase + 'A')} and "
+        f"{root / (phase + 'B')} (unaligned) or {root / phase} with A|B side-by-side images (aligned)"
+    )
+
+
+def _image_list(folder: Path) -> list[Path]:
+    files = find_images(folder)
+    if not files:
+        raise DataError(f"{folder} contains no images (jpg, jpeg, png, ppm, bmp, tif, tiff)")
+    return files
+
+
+def _phase_folder(root: Path, phase: str, suffix: str) -> Path:
+    """root/{phase}{suffix}; the test phase falls back to the val split when there is no test split."""
+    folder = root / (phase + suffix)
+    if not folder.is_dir() and phase == "test" and (root / ("val" + suffix)).is_dir():
+        return root / ("val" + suffix)
+    if not folder.is_dir():
+        raise _layout_error(root, phase)
+    return folder
+
+
+def _existing_root(root) -> Path:
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder {root} does not exist")
+    return root
+
+
+class UnalignedFolders(torch.utils.data.Dataset):
+    """``root/trainA`` and ``root/trainB`` (CycleGAN layout); A at index mod |A|, B at a random index."""
+
+    def __init__(self, root, phase: str = "train", channels_A: int = 3, channels_B: int = 3,
+                 preprocess: Preprocess | None = None):
+        root = _existing_root(root)
+        self.files_A = _image_list(_phase_folder(root, phase, "A"))
+        self.files_B = _image_list(_phase_folder(root, phase, "B"))
+        check_headers(self.files_A + self.files_B)
+        self.channels_A, self.channels_B = channels_A, channels_B
+        self.preprocess = preprocess or Preprocess()
+
+    def __len__(self) -> int:
+        return max(len(self.files_A), len(self.files_B))
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        index, seed = key
+        rng = random.Random(seed)
+        path_B = self.files_B[rng.randrange(len(self.files_B))]
+        path_A = self.files_A[index % len(self.files_A)]
+        real_A = self.preprocess(load_image(path_A, self.channels_A), rng)
+        real_B = self.preprocess(load_image(path_B, self.channels_B), rng)  # its own crop and flip
+        return {"real_A": real_A, "real_B": real_B}
+
+
+class AlignedFolder(torch.utils.data.Dataset):
+    """``root/train/*``: A and B side by side in each file (A left); one crop and flip for both halves.
+
+    The halves are int(w/2) wide; with an odd width the last column is dropped so that they match.
+    """
+
+    def __init__(self, root, phase: str = "train", channels_A: int = 3, channels_B: int = 3,
+                 preprocess: Preprocess | None = None):
+        root = _existing_root(root)
+        self.files = _image_list(_phase_folder(root, phase, ""))
+        check_headers(self.files)
+        self.channels_A, self.channels_B = channels_A, channels_B
+        self.preprocess = preprocess or Preprocess()
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        index, seed = key
+        both = load_image(self.files[index], max(self.channels_A, self.channels_B))
+        half = both.shape[-1] // 2
+        image_A, image_B = both[..., :half], both[..., half:2 * half]
+        choice = self.preprocess.draw(*image_A.shape[-2:], random.Random(seed))
+        return {
+            "real_A": self.preprocess.apply(to_channels(image_A, self.channels_A), choice),
+            "real_B": self.preprocess.apply(to_channels(image_B, self.channels_B), choice),
+        }
+
+
+class SwapAB(torch.utils.data.Dataset):
+    """Direction B→A: the same dataset with real_A and real_B exchanged in every item."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key) -> dict:
+        item = dict(self.dataset[key])
+        item["real_A"], item["real_B"] = item["real_B"], item["real_A"]
+        return item
+
+    def __getattr__(self, name):  # file lists and settings of the wrapped dataset
+        if name == "dataset":  # not set yet (unpickling in a DataLoader worker): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def open_dataset(spec: str, *, paired: bool, phase: str, image_size: int, channels: int = 3,
+                 direction: str = "AtoB", load_size: int | None = None, preprocess_mode: str = "resize_and_crop",
+                 flip: bool = True, length: int | None = None):
+    """"demo" / "demo:NAME" → the procedural domains at image_size (no augmentation, ``length`` items);
+    a folder → AlignedFolder if ``paired`` else UnalignedFolders, resized to load_size (default
+    image_size·286/256 for training, image_size otherwise, as the reference tests) and cropped to
+    image_size. ``length`` applies to demo data only; a folder's length is its number of files."""
+    if direction not in ("AtoB", "BtoA"):
+        raise DataError(f"direction must be AtoB or BtoA, not {direction!r}")
+    try:
+        name = demo_name(spec)
+    except ValueError as error:
+        raise DataError(str(error)) from None
+    if name is not None:
+        if channels != 3:
+            raise DataError(f"demo data is RGB: channels must be 3, not {channels}")
+        split = "train" if phase == "train" else "test"
+        dataset = DemoDataset(name, split=split, paired=paired, res=image_size, length=length)
+    else:
+        if load_size is None:
+            load_size = round(image_size * 286 / 256) if phase == "train" else image_size
+        preprocess = Preprocess(load_size=load_size, crop_size=image_size, flip=flip, mode=preprocess_mode)
+        kind = AlignedFolder if paired else UnalignedFolders
+        dataset = kind(spec, phase=phase, channels_A=channels, channels_B=channels, preprocess=preprocess)
+    return SwapAB(dataset) if direction == "BtoA" else dataset
