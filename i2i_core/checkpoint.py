@@ -1,0 +1,64 @@
+"""Checkpoints that hold only tensors, containers and primitives, written atomically.
+
+A bare ``torch.load(f, weights_only=True, map_location="cpu")`` reads every i2i checkpoint; a
+file that would need to unpickle code is refused, never run.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+
+FORMAT = "i2i-checkpoint-1"
+
+
+def save_atomic(obj: dict, path: str | os.PathLike) -> None:
+    """Write to a temporary file in the same folder, flush, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path: str | os.PathLike, *, require_i2i: bool = True) -> dict:
+    """Load a checkpoint with ``weights_only=True``; refuse pickled code and foreign files clearly."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"{path}: refused, the file holds pickled objects that could run code "
+                              f"(only tensors and plain containers are loaded): {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:  # zip errors, truncated files, random bytes
+        raise CheckpointError(f"{path}: not a checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    if require_i2i and not (isinstance(obj, dict) and obj.get("format") == FORMAT):
+        raise CheckpointError(f"{path}: not an i2i checkpoint (no '{FORMAT}' format marker)")
+    return obj

@@ -1,0 +1,185 @@
+"""The ``i2i`` command line: recipes, plugins, train, translate.
+
+Bad input ends with one line on stderr naming what is wrong and exit status 2; a non-finite
+loss with status 3; SIGINT/SIGTERM save a checkpoint and exit with 128 + the signal number.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import plugins as registry
+from .errors import ConfigError, I2IError
+
+DEMO_DEFAULTS = {"preset": "tiny", "image_size": 32, "batch_size": 8, "steps": 400,
+                 "sample_every": 100, "save_every": 200}
+PAPER_DEFAULTS = {"preset": "paper", "image_size": 256, "batch_size": None, "steps": None,
+                  "sample_every": 500, "save_every": 1000}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2, like every other bad input
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _set_pair(text: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="i2i", description="Image-to-image translation as plugins.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("recipes", help="list recipes, or show one recipe's plugins and settings")
+    p.add_argument("name", nargs="?")
+
+    sub.add_parser("plugins", help="list loss plugins and the distribution of each")
+
+    t = sub.add_parser("train", help="train a recipe")
+    t.add_argument("recipe")
+    t.add_argument("--data", required=True, help="a data folder, or demo / demo:shapes / demo:shapes-styles")
+    t.add_argument("--out", required=True, type=Path)
+    t.add_argument("--steps", type=int)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--image-size", type=int)
+    t.add_argument("--preset")
+    t.add_argument("--device")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
+    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--save-every", type=int)
+    t.add_argument("--sample-every", type=int)
+    t.add_argument("--keep", type=int, default=0)
+    t.add_argument("--workers", type=int)
+    t.add_argument("--set", dest="sets", action="append", default=[], type=_set_pair, metavar="KEY=VALUE")
+    t.add_argument("--add", dest="adds", action="append", default=[], metavar="PLUGIN[:KEY=VALUE,...]")
+
+    tr = sub.add_parser("translate", help="translate an image or a folder with a trained model")
+    source = tr.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="a run folder or a checkpoint file")
+    source.add_argument("--weights", type=Path, help="a released reference generator state dict (.pth)")
+    tr.add_argument("--input", required=True, type=Path)
+    tr.add_argument("--out", required=True, type=Path)
+    tr.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
+    tr.add_argument("--device")
+    return parser
+
+
+def cmd_recipes(args) -> int:
+    from .recipe import BuildOptions
+
+    table = registry.recipes()
+    if args.name is None:
+        for name in sorted(table):
+            print(f"{name}  {table[name].summary}")
+        return 0
+    recipe = registry.get_recipe(args.name)(BuildOptions())
+    print(f"{recipe.name}  {table[args.name].summary}")
+    print("plugins:")
+    for instance, plugin in recipe.plugins.items():
+        roles = ", ".join(f"{role}→{plugin.phase_of(role)}" for role in plugin.roles)
+        print(f"  {instance}  ({plugin.name}; weight {plugin.weight:g}; {roles})")
+    print("presets: paper (default), " + ", ".join(recipe.presets))
+    print("settings (--set KEY=VALUE), with their defaults:")
+    for key, value in recipe.resolved().items():
+        print(f"  {key} = {json.dumps(value)}")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    owners = registry.loss_distributions()
+    for name in sorted(registry.losses()):
+        print(f"{name}  {owners[name]}")
+    return 0
+
+
+def _check_image_size(size: int) -> None:
+    if size < 32 or size > 512 or size & (size - 1):
+        raise ConfigError(f"--image-size must be a power of two from 32 to 512, got {size}")
+
+
+def cmd_train(args) -> int:
+    from .data import detect_channels
+    from .recipe import BuildOptions, build_recipe
+    from .trainer import Trainer, TrainOptions
+
+    demo = args.data == "demo" or args.data.startswith("demo:")
+    defaults = DEMO_DEFAULTS if demo else PAPER_DEFAULTS
+    config_path = args.out / "config.json"
+    if args.resume:
+        if not config_path.is_file():
+            raise ConfigError(f"--resume: {args.out} holds no run (no config.json)")
+        config = json.loads(config_path.read_text())
+        if config["recipe"] != args.recipe:
+            raise ConfigError(f"--resume: {args.out} holds a {config['recipe']!r} run, not {args.recipe!r}")
+        build = BuildOptions(**config["build"])
+        recipe = build_recipe(config["recipe"], BuildOptions(**{**config["build"], "preset": "paper"}),
+                              sets=config["settings"], adds=config["adds"])
+        saved = config["train"]
+        options = TrainOptions(data=saved["data"], out=args.out, steps=args.steps or saved["steps"],
+                               device=args.device, seed=saved["seed"], direction=saved["direction"],
+                               log_every=args.log_every, save_every=args.save_every or saved["save_every"],
+                               sample_every=args.sample_every or saved["sample_every"], keep=args.keep,
+                               workers=args.workers)
+        adds = config["adds"]
+    else:
+        if (args.out / "checkpoints" / "latest.pt").exists():
+            raise ConfigError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+        size = args.image_size or defaults["image_size"]
+        _check_image_size(size)
+        in_ch, out_ch = (3, 3) if demo else detect_channels(args.data, args.direction)
+        build = BuildOptions(image_size=size, in_channels=in_ch, out_channels=out_ch,
+                             preset=args.preset or defaults["preset"])
+        sets = dict(args.sets)
+        batch = args.batch_size or defaults["batch_size"]
+        if batch:
+            sets["data.batch_size"] = batch
+        recipe = build_recipe(args.recipe, build, sets=sets, adds=args.adds)
+        steps = args.steps if args.steps is not None else (None if args.epochs else defaults["steps"])
+        options = TrainOptions(data=args.data, out=args.out, steps=steps, epochs=args.epochs, device=args.device,
+                               seed=args.seed, direction=args.direction, log_every=args.log_every,
+                               save_every=args.save_every or defaults["save_every"],
+                               sample_every=args.sample_every or defaults["sample_every"], keep=args.keep,
+                               workers=args.workers)
+        adds = args.adds
+    trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
+    trainer.fit()
+    print(f"done: {trainer.step} steps; samples in {args.out / 'samples'}, checkpoint {trainer.last_checkpoint}")
+    return 0
+
+
+def cmd_translate(args) -> int:
+    from .translate import translate_paths
+
+    written = translate_paths(checkpoint=args.checkpoint, weights=args.weights, source=args.input, out=args.out,
+                              direction=args.direction, device=args.device)
+    print(f"wrote {len(written)} image(s) to {args.out}")
+    return 0
+
+
+COMMANDS = {"recipes": cmd_recipes, "plugins": cmd_plugins, "train": cmd_train, "translate": cmd_translate}
+
+
+def main(argv=None) -> int:
+    from .data import DataError
+    from .trainer import Interrupted, NonFiniteLoss
+
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (I2IError, DataError) as exc:
+        print(f"i2i: error: {exc}", file=sys.stderr)
+        return 2
+    except NonFiniteLoss as exc:
+        print(f"i2i: error: {exc}", file=sys.stderr)
+        return 3
+    except Interrupted as exc:
+        print(f"i2i: {exc}", file=sys.stderr)
+        return 128 + exc.signum

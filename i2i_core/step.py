@@ -1,0 +1,110 @@
+"""The per-iteration namespace of named tensors.
+
+``Step`` holds the batch, the networks and the recipe's product definitions. Reading a name
+computes its product on first use and caches it, so every product is computed at most once per
+step, whichever plugin or phase asks first. ``detached(name)`` gives a cached detached view for
+discriminator phases: generator outputs are reused, never recomputed.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import torch
+
+from .errors import I2IError
+
+
+class ProductError(I2IError, KeyError):
+    def __str__(self):  # KeyError would quote the message
+        return self.args[0]
+
+
+class Step:
+    """Products, batch entries, networks and stateful objects of one training iteration.
+
+    Attribute access resolves, in order: networks (``s.G_AB``), stateful objects (``s.pool_B``),
+    then batch entries and products (``s.fake_B``); ``s["fake_B"]`` reads a tensor explicitly.
+    """
+
+    def __init__(self, batch: Mapping[str, Any], nets: Mapping[str, torch.nn.Module],
+                 products: Mapping[tuple, Callable], state: Mapping[str, Any] | None = None,
+                 index: int = 0, training: bool = True):
+        self._batch = dict(batch)
+        self._nets = nets
+        self._state = state or {}
+        self._maker = {}  # output name -> (outputs tuple, function)
+        for outputs, fn in products.items():
+            for name in outputs:
+                self._maker[name] = (outputs, fn)
+        self._cache: dict[str, Any] = {}
+        self._detached: dict[str, Any] = {}
+        self._computing: list[str] = []
+        self.index = index
+        self.training = training
+
+    # -- names ---------------------------------------------------------------------------------
+    def names(self) -> set[str]:
+        return set(self._batch) | set(self._maker)
+
+    def has(self, name: str) -> bool:
+        return name in self._batch or name in self._maker
+
+    def computed(self, name: str) -> bool:
+        return name in self._batch or name in self._cache
+
+    def __getitem__(self, name: str):
+        if name in self._batch:
+            return self._batch[name]
+        if name in self._cache:
+            return self._cache[name]
+        if name not in self._maker:
+            raise ProductError(f"no product or batch entry named {name!r}; known: {', '.join(sorted(self.names()))}")
+        outputs, fn = self._maker[name]
+        if name in self._computing:
+            raise ProductError(f"product {name!r} depends on itself: {' -> '.join(self._computing + [name])}")
+        self._computing.append(name)
+        try:
+            value = fn(self)
+        finally:
+            self._computing.pop()
+        values = value if len(outputs) > 1 else (value,)
+        if len(values) != len(outputs):
+            raise ProductError(f"product {outputs} returned {len(values)} values instead of {len(outputs)}")
+        self._cache.update(zip(outputs, values))
+        return self._cache[name]
+
+    def detached(self, name: str):
+        """The product with its graph cut (cached), for discriminator phases."""
+        if name not in self._detached:
+            self._detached[name] = _detach(self[name])
+        return self._detached[name]
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._nets:
+            return self._nets[name]
+        if name in self._state:
+            return self._state[name]
+        return self[name]
+
+    def net(self, name: str) -> torch.nn.Module:
+        return self._nets[name]
+
+    def batch_size(self) -> int:
+        first = next(iter(self._batch.values()))
+        return first.shape[0]
+
+    def forget(self, names=None):
+        """Drop cached products (all, or the given names) so they are recomputed on next use."""
+        for name in list(self._cache if names is None else names):
+            self._cache.pop(name, None)
+            self._detached.pop(name, None)
+
+
+def _detach(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_detach(v) for v in value)
+    return value

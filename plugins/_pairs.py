@@ -1,0 +1,36 @@
+"""Shared shape of the pixel-distance plugins: a list of (output, target) name pairs, L1 summed."""
+from __future__ import annotations
+
+import attrs
+import torch
+
+from i2i_core.loss import LossPlugin
+
+
+def l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean |output − target| over every element (PyTorch's ``L1Loss`` with mean reduction)."""
+    return (output - target).abs().mean()
+
+
+def _pairs(value) -> tuple:
+    pairs = tuple(tuple(p) for p in value)
+    for p in pairs:
+        if len(p) != 2 or not all(isinstance(x, str) for x in p):
+            raise ValueError(f"each pair is [output, target] product names; got {list(p)}")
+    return pairs
+
+
+@attrs.define(kw_only=True, eq=False)
+class PairsPlugin(LossPlugin):
+    """Base for plugins summing ``distance(step[output], step[target])`` over name pairs."""
+
+    pairs: tuple = attrs.field(default=(), converter=_pairs)
+
+    def distance(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reads(self):
+        return tuple(name for pair in self.pairs for name in pair)
+
+    def loss(self, step, role):
+        return torch.stack([self.distance(step[out], step[target]) for out, target in self.pairs]).sum()

@@ -1,0 +1,1 @@
+"""One module per paper: networks, products, loss plugins and their weights, phases, optimisers."""

@@ -1,0 +1,162 @@
+"""Step, Recipe, settings, plugin registry and hooks."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from i2i_core import plugins as registry
+from i2i_core.errors import ConfigError, PluginError
+from i2i_core.pool import ImagePool
+from i2i_core.recipe import BuildOptions, Schedule, build_recipe, coerce, parse_add
+from i2i_core.step import ProductError, Step
+from i2i_plugins.cycle import Cycle
+
+
+class Counting(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x * 2
+
+
+def test_products_are_computed_once_and_lazily():
+    G = Counting()
+    products = {"fake_B": lambda s: s.G(s.real_A), "rec_A": lambda s: s.G(s.fake_B), "unused": lambda s: s.G(s.real_A)}
+    step = Step({"real_A": torch.ones(1, 3, 4, 4)}, {"G": G}, {(k,): f for k, f in products.items()})
+    assert G.calls == 0
+    step["rec_A"], step["fake_B"], step.detached("fake_B"), step.rec_A
+    assert G.calls == 2  # fake_B once (also reached through rec_A), rec_A once, unused never
+    assert step.detached("fake_B") is step.detached("fake_B")
+    assert not step.detached("fake_B").requires_grad
+
+
+def test_multi_output_products_and_errors():
+    products = {("a", "b"): lambda s: (s.x + 1, s.x + 2), ("loop",): lambda s: s.loop}
+    step = Step({"x": torch.zeros(1)}, {}, products)
+    assert step.b.item() == 2 and step.a.item() == 1
+    with pytest.raises(ProductError, match="no product or batch entry named 'missing'"):
+        step["missing"]
+    with pytest.raises(ProductError, match="depends on itself"):
+        step["loop"]
+
+
+def test_plugin_reading_an_unknown_product_fails_at_build_time():
+    with pytest.raises(PluginError, match="plugin 'cycle' reads 'rec_A'.*pix2pix"):
+        build_recipe("pix2pix", BuildOptions(image_size=32), adds=["cycle"])
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(PluginError, match="unknown recipe 'nope'; valid: .*cyclegan"):
+        build_recipe("nope")
+    with pytest.raises(PluginError, match="unknown loss plugin 'nope'; valid: .*cycle"):
+        build_recipe("cyclegan", adds=["nope"])
+    with pytest.raises(ConfigError, match="unknown setting 'cycle.wieght'.*cycle.weight"):
+        build_recipe("cyclegan", sets={"cycle.wieght": "3"})
+    with pytest.raises(ConfigError, match="expects a number"):
+        build_recipe("cyclegan", sets={"cycle.weight": "heavy"})
+    with pytest.raises(ConfigError, match="cycle.weight"):
+        build_recipe("cyclegan", sets={"cycle.weight": "-1"})
+
+
+def test_settings_address_every_part_of_the_tree():
+    r = build_recipe("cyclegan", BuildOptions(image_size=32), sets={
+        "cycle.weight": "3", "nets.G_AB.ngf": "8", "optim.lr": "1e-3", "optim.D.lr_mult": "0.5",
+        "data.batch_size": "4", "schedule.decay_start": "0.25", "state.pool_A.size": "0",
+        "adversarial.mode": "hinge", "phase.G.every": "2"})
+    s = r.settings()
+    assert s["cycle.weight"] == 3.0 and s["nets.G_AB.ngf"] == 8 and s["optim.lr"] == 1e-3
+    assert s["optim.D.lr_mult"] == 0.5 and s["data.batch_size"] == 4 and s["state.pool_A.size"] == 0
+    assert r.plugins["adversarial"].mode == "hinge" and r.phase("G").every == 2
+    assert isinstance(r.nets["G_AB"].build(), torch.nn.Module)
+
+
+def test_presets_are_bundles_of_settings():
+    paper = build_recipe("cyclegan", BuildOptions(image_size=32)).settings()
+    tiny = build_recipe("cyclegan", BuildOptions(image_size=32, preset="tiny")).settings()
+    assert paper["nets.G_AB.ngf"] == 64 and tiny["nets.G_AB.ngf"] < 64
+    with pytest.raises(ConfigError, match="unknown preset 'huge'.*paper.*tiny"):
+        build_recipe("cyclegan", BuildOptions(preset="huge"))
+
+
+def test_add_parses_plugin_options_and_names_instances():
+    assert parse_add("cycle:weight=2,pairs=[[\"a\",\"b\"]]") == ("cycle", {"weight": "2", "pairs": '[["a","b"]]'})
+    r = build_recipe("cyclegan", BuildOptions(image_size=32), adds=["cycle:weight=2"])
+    assert r.plugins["cycle_2"].weight == 2.0 and r.plugins["cycle"].weight == 10.0
+    with pytest.raises(ConfigError, match="no setting 'wait'"):
+        build_recipe("cyclegan", adds=["cycle:wait=2"])
+
+
+def test_coerce_follows_the_current_type():
+    assert coerce("3", 1.0) == 3.0 and isinstance(coerce("3", 1.0), float)
+    assert coerce("true", False) is True and coerce("[1, 2]", (0.5, 0.9)) == (1, 2)
+    assert coerce("instance", "batch") == "instance" and coerce("null", None) is None
+    with pytest.raises(ConfigError):
+        coerce("2.5", 1)
+
+
+def test_zero_weight_switches_a_plugin_off():
+    r = build_recipe("cyclegan", BuildOptions(image_size=32), sets={"identity.weight": "0"})
+    assert "identity" not in r.active_plugins()
+
+
+def test_linear_schedule_matches_the_reference_shape():
+    s = Schedule(policy="linear", decay_start=0.5)
+    assert [s.factor(t, 200) for t in (0, 100, 150, 200)] == [1.0, 1.0, 0.5, 0.0]
+    assert Schedule(policy="step", step_size=0.1, gamma=0.5).factor(25, 100) == 0.25
+
+
+def test_image_pool_follows_the_reference_rule():
+    pool = ImagePool(size=3)
+    pool.reset(0)
+    images = [torch.full((1, 1, 2, 2), float(i)) for i in range(40)]
+    out = [pool.query(x) for x in images[:3]]
+    assert all(torch.equal(a, b) for a, b in zip(out, images[:3]))  # filling: returned as they come
+    outs = torch.cat([pool.query(x) for x in images[3:]]).flatten(1)[:, 0]
+    returned_new = (outs == torch.arange(3, 40, dtype=torch.float)).float().mean().item()
+    assert 0.25 < returned_new < 0.75  # about half the time the new image, else a stored one
+    state = pool.state_dict()
+    clone = ImagePool(size=3)
+    clone.load_state_dict(state)
+    x = torch.full((1, 1, 2, 2), 99.0)
+    assert torch.equal(pool.query(x), clone.query(x))
+    assert torch.equal(ImagePool(size=0).query(x), x)
+
+
+def test_builtins_register_through_the_entry_point_group():
+    from importlib import metadata
+
+    eps = [ep for dist in metadata.distributions() if dist.metadata["Name"] == "i2i"
+           for ep in dist.entry_points if ep.group == "i2i"]
+    assert any(ep.value == "i2i_plugins.builtin" for ep in eps)
+    assert set(registry.loss_distributions().values()) >= {"i2i"}
+    assert {"adversarial", "cycle", "identity", "paired_l1"} <= set(registry.losses())
+    assert {"cyclegan", "pix2pix"} <= set(registry.recipes())
+
+
+def test_disable_autoload_keeps_builtins():
+    code = "from i2i_core import plugins; print(sorted(plugins.losses()))"
+    env = {**os.environ, "I2I_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert "'cycle'" in out and "'adversarial'" in out
+
+
+def test_hook_specs_are_documented_and_named():
+    from i2i_core import hooks
+
+    specs = [name for name in dir(hooks) if name.startswith("i2i_")]
+    assert {"i2i_losses", "i2i_recipes", "i2i_networks", "i2i_metrics", "i2i_step_end",
+            "i2i_checkpoint_saved", "i2i_checkpoint_loaded"} <= set(specs)
+    for name in specs:
+        assert (getattr(hooks, name).__doc__ or "").strip(), name
+
+
+def test_recipe_and_plugin_namespaces_are_separate():
+    assert registry.get_recipe("cyclegan").name == "cyclegan"
+    with pytest.raises(PluginError, match="unknown recipe 'cycle'"):
+        registry.get_recipe("cycle")
+    assert registry.get_loss("cycle") is Cycle

@@ -1,0 +1,130 @@
+"""Property tests of the built-in loss functions against slow formulas written here."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from i2i_plugins.adversarial import MODES, discriminator_loss, generator_loss
+from i2i_plugins.cycle import cycle_loss
+from i2i_plugins.identity import identity_loss
+from i2i_plugins.paired_l1 import paired_l1_loss
+
+finite = st.floats(-5, 5, allow_nan=False, width=32)
+maps = arrays(np.float32, st.tuples(st.integers(1, 3), st.just(1), st.integers(1, 4), st.integers(1, 4)), elements=finite)
+images = arrays(np.float32, st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 5), st.integers(1, 5)),
+                elements=st.floats(-1, 1, width=32))
+
+
+def slow_criterion(d: np.ndarray, real: bool, mode: str) -> float:
+    """The criteria of spec §1.1, one element at a time."""
+    def softplus(x):
+        return math.log1p(math.exp(-abs(x))) + max(x, 0.0)
+
+    per_sample = []
+    for sample in d.astype(np.float64):
+        values = []
+        for x in sample.flat:
+            if mode == "lsgan":
+                values.append((x - 1) ** 2 if real else x ** 2)
+            elif mode in ("vanilla", "nonsaturating"):
+                values.append(softplus(-x) if real else softplus(x))
+            else:
+                values.append(max(0.0, 1 - x) if real else max(0.0, 1 + x))
+        per_sample.append(values)
+    if mode == "nonsaturating":
+        return float(np.mean([np.mean(v) for v in per_sample]))
+    return float(np.mean([x for v in per_sample for x in v]))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=30, deadline=None)
+@given(real=maps, fake=maps)
+def test_adversarial_property_discriminator_matches_slow_formula(mode, real, fake):
+    got = discriminator_loss(torch.from_numpy(real), torch.from_numpy(fake), mode).item()
+    want = slow_criterion(real, True, mode) + slow_criterion(fake, False, mode)
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-5)
+    assert got >= 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=30, deadline=None)
+@given(fake=maps)
+def test_adversarial_property_generator_matches_slow_formula(mode, fake):
+    got = generator_loss(torch.from_numpy(fake), mode).item()
+    want = -float(fake.astype(np.float64).mean()) if mode == "hinge" else slow_criterion(fake, True, mode)
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=20, deadline=None)
+@given(a=maps, b=maps)
+def test_adversarial_property_lists_of_maps_sum_over_scales(mode, a, b):
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    assert generator_loss([ta, tb], mode).item() == pytest.approx(
+        generator_loss(ta, mode).item() + generator_loss(tb, mode).item(), rel=1e-5, abs=1e-5)
+    assert discriminator_loss([ta, tb], [tb, ta], mode).item() == pytest.approx(
+        discriminator_loss(ta, tb, mode).item() + discriminator_loss(tb, ta, mode).item(), rel=1e-5, abs=1e-5)
+
+
+def test_adversarial_optimum_and_gradient_direction():
+    ones, zeros = torch.ones(2, 1, 3, 3), torch.zeros(2, 1, 3, 3)
+    assert discriminator_loss(ones, zeros, "lsgan").item() == 0.0
+    assert generator_loss(ones, "lsgan").item() == 0.0
+    assert discriminator_loss(ones * 2, -ones * 2, "hinge").item() == 0.0
+    for mode in MODES:
+        fake = torch.full((2, 1, 3, 3), 0.5, requires_grad=True)
+        generator_loss(fake, mode).backward()
+        assert (fake.grad < 0).all(), mode  # G wants D to call its fakes more real
+        real = torch.full((2, 1, 3, 3), 0.5, requires_grad=True)
+        fake = torch.full((2, 1, 3, 3), 0.5, requires_grad=True)
+        discriminator_loss(real, fake, mode).backward()
+        assert (real.grad < 0).all() and (fake.grad > 0).all(), mode
+
+
+def test_vanilla_equals_nonsaturating_for_equal_maps():
+    d = torch.randn(4, 1, 5, 5)
+    assert generator_loss(d, "vanilla").item() == pytest.approx(generator_loss(d, "nonsaturating").item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("fn", [cycle_loss, identity_loss, paired_l1_loss])
+@settings(max_examples=40, deadline=None)
+@given(a=images, data=st.data())
+def test_l1_property(fn, a, data):
+    b = data.draw(arrays(np.float32, a.shape, elements=st.floats(-1, 1, width=32)))
+    got = fn(torch.from_numpy(a), torch.from_numpy(b)).item()
+    want = sum(abs(float(x) - float(y)) for x, y in zip(a.flat, b.flat)) / a.size
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
+    assert got >= 0
+    assert fn(torch.from_numpy(a), torch.from_numpy(a)).item() == 0.0
+
+
+
+
+@settings(max_examples=20, deadline=None)
+@given(a=images)
+def test_cycle_property_gradient_points_back_to_the_original(a):
+    original = torch.from_numpy(a)
+    rec = (original + 0.5).requires_grad_()
+    cycle_loss(rec, original).backward()
+    assert (rec.grad > 0).all()
+    assert rec.grad.sum().item() == pytest.approx(1.0, rel=1e-5)  # mean reduction: gradients sum to 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(a=images)
+def test_identity_property_is_symmetric(a):
+    x = torch.from_numpy(a)
+    y = x.flip(-1)
+    assert identity_loss(x, y).item() == pytest.approx(identity_loss(y, x).item())
+
+
+@settings(max_examples=20, deadline=None)
+@given(a=images)
+def test_paired_l1_property_scales_linearly(a):
+    x = torch.from_numpy(a)
+    assert paired_l1_loss(2 * x, torch.zeros_like(x)).item() == pytest.approx(
+        2 * paired_l1_loss(x, torch.zeros_like(x)).item(), rel=1e-5, abs=1e-7)
