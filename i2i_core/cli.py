@@ -134,7 +134,8 @@ def cmd_train(args) -> int:
             raise ConfigError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
         size = args.image_size or defaults["image_size"]
         _check_image_size(size)
-        in_ch, out_ch = (3, 3) if demo else detect_channels(args.data, args.direction)
+        paired = registry.get_recipe(args.recipe)(BuildOptions()).data.paired
+        in_ch, out_ch = (3, 3) if demo else detect_channels(args.data, args.direction, paired)
         build = BuildOptions(image_size=size, in_channels=in_ch, out_channels=out_ch,
                              preset=args.preset or defaults["preset"])
         sets = dict(args.sets)

@@ -50,8 +50,10 @@ def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
     raise ValueError(f"images have 1 or 3 channels, not {channels}")
 
 
-def load_image(path, channels: int = 3) -> torch.Tensor:
-    """float32 C×H×W in [0, 1]; 8- and 16-bit, gray, gray+alpha, RGBA (alpha dropped) and palette files."""
+def load_image(path, channels: int | None = 3) -> torch.Tensor:
+    """float32 C×H×W in [0, 1]; 8- and 16-bit, gray, gray+alpha, RGBA (alpha dropped) and palette files.
+
+    ``channels=None`` keeps the file's own: 1 for gray modes, 3 otherwise."""
     try:
         with Image.open(path) as image:
             image.load()
@@ -67,7 +69,16 @@ def load_image(path, channels: int = 3) -> torch.Tensor:
         raise DataError(f"{path}: cannot read image ({error})") from None
     tensor = torch.from_numpy(pixels.clip(0, 1))
     tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    return to_channels(tensor, channels)
+    return tensor if channels is None else to_channels(tensor, channels)
+
+
+def file_channels(path) -> int:
+    """1 for a gray image file, 3 otherwise, from its header alone."""
+    try:
+        with Image.open(path) as image:
+            return 1 if image.mode in GRAY_MODES or image.mode in SIXTEEN_BIT_MODES or image.mode == "F" else 3
+    except READ_ERRORS as error:
+        raise DataError(f"{path}: cannot read image ({error})") from None
 
 
 def check_headers(paths) -> None:
@@ -260,8 +271,18 @@ class SwapAB(torch.utils.data.Dataset):
         return getattr(self.dataset, name)
 
 
+def detect_channels(spec: str, direction: str = "AtoB", paired: bool = False) -> tuple[int, int]:
+    """(input, output) channel counts of a data folder, from the first image of each domain."""
+    root = _existing_root(spec)
+    if paired:
+        first = _image_list(_phase_folder(root, "train", ""))[0]
+        return (file_channels(first),) * 2
+    counts = tuple(file_channels(_image_list(_phase_folder(root, "train", side))[0]) for side in "AB")
+    return counts if direction == "AtoB" else counts[::-1]
+
+
 def open_dataset(spec: str, *, paired: bool, phase: str, image_size: int, channels: int = 3,
-                 direction: str = "AtoB", load_size: int | None = None, preprocess_mode: str = "resize_and_crop",
+                 channels_B: int | None = None, direction: str = "AtoB", load_size: int | None = None, preprocess_mode: str = "resize_and_crop",
                  flip: bool = True, length: int | None = None):
     """"demo" / "demo:NAME" → the procedural domains at image_size (no augmentation, ``length`` items);
     a folder → AlignedFolder if ``paired`` else UnalignedFolders, resized to load_size (default
@@ -274,7 +295,7 @@ def open_dataset(spec: str, *, paired: bool, phase: str, image_size: int, channe
     except ValueError as error:
         raise DataError(str(error)) from None
     if name is not None:
-        if channels != 3:
+        if channels != 3 or channels_B not in (None, 3):
             raise DataError(f"demo data is RGB: channels must be 3, not {channels}")
         split = "train" if phase == "train" else "test"
         dataset = DemoDataset(name, split=split, paired=paired, res=image_size, length=length)
@@ -283,5 +304,9 @@ def open_dataset(spec: str, *, paired: bool, phase: str, image_size: int, channe
             load_size = round(image_size * 286 / 256) if phase == "train" else image_size
         preprocess = Preprocess(load_size=load_size, crop_size=image_size, flip=flip, mode=preprocess_mode)
         kind = AlignedFolder if paired else UnalignedFolders
-        dataset = kind(spec, phase=phase, channels_A=channels, channels_B=channels, preprocess=preprocess)
+        # The files' domains are named before any swap, so their channel counts follow the direction.
+        first, second = channels, channels if channels_B is None else channels_B
+        if direction == "BtoA":
+            first, second = second, first
+        dataset = kind(spec, phase=phase, channels_A=first, channels_B=second, preprocess=preprocess)
     return SwapAB(dataset) if direction == "BtoA" else dataset

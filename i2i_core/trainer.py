@@ -107,7 +107,8 @@ class Trainer:
         seed_everything(options.seed)
         self.dataset = dataset if dataset is not None else open_dataset(
             options.data, paired=recipe.data.paired, phase="train", image_size=build.image_size,
-            channels=build.in_channels, direction=options.direction, load_size=recipe.data.load_size,
+            channels=build.in_channels, channels_B=build.out_channels, direction=options.direction,
+            load_size=recipe.data.load_size,
             preprocess_mode=recipe.data.preprocess, flip=recipe.data.flip)
         self.sample_dataset = sample_dataset if sample_dataset is not None else _sample_source(
             options, recipe, build, self.dataset)
@@ -235,10 +236,13 @@ class Trainer:
         self._first_bad[key] = torch.where(bad, torch.full_like(self._first_bad[key], iteration + 1), self._first_bad[key])
 
     def _check_finite(self) -> None:
-        for key, first in self._first_bad.items():
-            step = int(first)
-            if step >= 0:
-                raise NonFiniteLoss(key, step, self.last_checkpoint)
+        if not self._first_bad:
+            return
+        steps = torch.stack(list(self._first_bad.values())).tolist()  # one sync for every term
+        bad = [(step, n, key) for n, (key, step) in enumerate(zip(self._first_bad, steps)) if step >= 0]
+        if bad:
+            step, _, key = min(bad)  # the earliest step; within it, the first term computed
+            raise NonFiniteLoss(key, step, self.last_checkpoint)
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> str:
@@ -396,7 +400,8 @@ def _sample_source(options, recipe, build, train_dataset):
 
     try:
         return open_dataset(options.data, paired=recipe.data.paired, phase="test", image_size=build.image_size,
-                            channels=build.in_channels, direction=options.direction, load_size=build.image_size,
+                            channels=build.in_channels, channels_B=build.out_channels, direction=options.direction,
+                            load_size=build.image_size,
                             preprocess_mode=recipe.data.preprocess, flip=False)
     except I2IError:
         return train_dataset

@@ -62,6 +62,7 @@ class ResnetGenerator(nn.Module):
             raise ValueError(f"n_blocks and n_downsampling must be >= 0 (got {n_blocks}, {n_downsampling})")
         if antialias_up is None:
             antialias_up = antialias
+        self.size_multiple = 2 ** n_downsampling  # inputs are padded to this by ``i2i translate``
         bias = conv_bias_for(norm)
         layers: list[nn.Module] = []
         self._taps: dict[str, int] = {}

@@ -68,6 +68,7 @@ class UnetGenerator(nn.Module):
         super().__init__()
         if num_downs < MIN_UNET_DEPTH:
             raise ValueError(f"UnetGenerator needs num_downs >= {MIN_UNET_DEPTH} (got {num_downs})")
+        self.size_multiple = 2 ** num_downs  # inputs are padded to this by ``i2i translate``
         block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         # Only these middle 8·ngf levels get dropout, as in the reference.
         for _ in range(num_downs - MIN_UNET_DEPTH):

@@ -1,0 +1,132 @@
+"""End-to-end training: the shared demo run, exact resume, checkpoints, signals, non-finite losses."""
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import SHARED_STEPS, read_metrics
+from i2i_core import checkpoint as ckpt
+from i2i_core.cli import main
+from i2i_core.recipe import BuildOptions, build_recipe
+from i2i_core import plugins as registry
+from i2i_core.hooks import hookimpl
+from i2i_core.trainer import Interrupted, Trainer, TrainOptions
+
+
+@contextlib.contextmanager
+def stop_after(step: int):
+    """Deliver a SIGINT-equivalent stop request at ``step``, through the real interruption path."""
+    class Stopper:
+        @hookimpl
+        def i2i_step_end(self, trainer, step, logged):
+            if trainer.step == stop:
+                trainer._on_signal(signal.SIGINT, None)
+
+    stop, plugin = step, Stopper()
+    registry.plugin_manager().register(plugin)
+    try:
+        yield
+    finally:
+        registry.plugin_manager().unregister(plugin)
+
+
+def test_shared_cyclegan_run_lowers_its_cycle_loss(cyclegan_demo_run):
+    rows = read_metrics(cyclegan_demo_run)
+    assert rows[0]["step"] == 1 and rows[-1]["step"] == SHARED_STEPS
+    assert all(row["world_size"] == 1 for row in rows)
+    assert {"adversarial", "adversarial/D", "cycle", "identity"} <= set(rows[-1])
+    assert rows[-1]["cycle"] < 0.5 * rows[0]["cycle"]
+    assert (cyclegan_demo_run / "samples" / f"step_{SHARED_STEPS:07d}.png").is_file()
+    config = json.loads((cyclegan_demo_run / "config.json").read_text())
+    assert config["recipe"] == "cyclegan" and config["settings"]["nets.G_AB.ngf"] == 16
+
+
+def test_checkpoint_is_plain_data(cyclegan_demo_run):
+    state = torch.load(cyclegan_demo_run / "checkpoints" / "latest.pt", weights_only=True, map_location="cpu")
+    assert state["step"] == SHARED_STEPS and state["format"] == ckpt.FORMAT
+    assert set(state["nets"]) == {"G_AB", "G_BA", "D_A", "D_B"} and state["state"]["pool_A"]["images"].shape[0] > 0
+
+
+def _tiny(tmp, steps, recipe="cyclegan", **train):
+    build = BuildOptions(image_size=32, preset="tiny")
+    r = build_recipe(recipe, build, sets={"data.batch_size": 2, "nets.G_AB.n_blocks": 1, "nets.G_BA.n_blocks": 1}
+                     if recipe == "cyclegan" else {"data.batch_size": 2})
+    options = TrainOptions(data="demo", out=tmp, steps=steps, log_every=2, save_every=train.pop("save_every", 100),
+                           sample_every=100, **train)
+    return Trainer(r, options, build, resume=(tmp / "checkpoints" / "latest.pt").exists())
+
+
+@pytest.mark.parametrize("recipe", ["cyclegan", "pix2pix"])
+def test_resume_is_exact(tmp_path, recipe):
+    straight = _tiny(tmp_path / "straight", 6, recipe)
+    straight.fit()
+    first = _tiny(tmp_path / "resumed", 6, recipe)
+    with stop_after(3), pytest.raises(Interrupted):
+        first.fit()
+    second = _tiny(tmp_path / "resumed", 6, recipe)
+    assert second.step == 3
+    second.fit()
+    for name, net in straight.nets.items():
+        for (key, a), b in zip(net.state_dict().items(), second.nets[name].state_dict().values()):
+            assert torch.equal(a, b), f"{name}.{key} differs after resume"
+    for name, opt in straight.optimizers.items():
+        assert opt.param_groups[0]["lr"] == second.optimizers[name].param_groups[0]["lr"]
+    assert read_metrics(tmp_path / "straight")[-1] == read_metrics(tmp_path / "resumed")[-1]
+
+
+def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    trainer = _tiny(tmp_path, 2)
+    trainer.fit()
+    path = tmp_path / "checkpoints" / "latest.pt"
+    before = path.read_bytes()
+
+    def dies_midway(obj, f, *a, **k):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", dies_midway)
+    with pytest.raises(OSError):
+        trainer.save()
+    assert path.read_bytes() == before
+    assert not [p for p in path.parent.iterdir() if p.name != "latest.pt"]  # no temporary left behind
+
+
+def test_keep_k_numbered_checkpoints(tmp_path):
+    _tiny(tmp_path, 5, save_every=1, keep=2).fit()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")) == ["step_0000004.pt", "step_0000005.pt"]
+
+
+def test_nonfinite_loss_stops_naming_the_plugin(tmp_path, monkeypatch, capsys):
+    from i2i_plugins.cycle import Cycle
+
+    original = Cycle.loss
+    monkeypatch.setattr(Cycle, "loss", lambda self, step, role: original(self, step, role) * float("nan")
+                        if step.index >= 2 else original(self, step, role))
+    code = main(["train", "cyclegan", "--data", "demo", "--out", str(tmp_path), "--steps", "6", "--log-every", "2",
+                 "--save-every", "2", "--batch-size", "2"])
+    err = capsys.readouterr().err
+    assert code == 3 and "'cycle'" in err and "step 3" in err
+    state = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["step"] == 2  # the last good checkpoint is kept
+
+
+def test_sigint_saves_a_checkpoint_then_exits(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "i2i_core", "train", "cyclegan", "--data", "demo", "--out",
+                             str(tmp_path), "--steps", "100000", "--batch-size", "2", "--save-every", "100000"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    state = ckpt.load(tmp_path / "checkpoints" / "latest.pt")
+    assert state["step"] >= 1 and "--resume" in err
