@@ -52,10 +52,13 @@ def in_channels(net) -> int:
 
 @torch.no_grad()
 def translate_image(net, image: torch.Tensor) -> torch.Tensor:
-    """C×H×W in [-1, 1] → translated C'×H×W: pad to what the network needs, crop back."""
+    """C×H×W in [-1, 1] → translated C'×H×W: pad (reflect, or replicate for tiny images) to what
+    the network needs, translate, crop back to the input's size."""
     multiple = size_multiple(net)
     _, height, width = image.shape
-    pad_h, pad_w = -height % multiple, -width % multiple
+    # At least two cells per side, so normalisation at the bottleneck sees more than one pixel.
+    pad_h = max(height + -height % multiple, 2 * multiple) - height
+    pad_w = max(width + -width % multiple, 2 * multiple) - width
     x = image.unsqueeze(0)
     if pad_h or pad_w:
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"

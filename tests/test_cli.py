@@ -1,0 +1,141 @@
+"""The command line: listings, translation, and every bad input giving one line and exit status 2."""
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from i2i_core.cli import main
+from i2i_core.nets import PatchGAN, ResnetGenerator
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_recipes_and_plugins_listings(capsys):
+    code, out, _ = run(capsys, "recipes")
+    lines = out.splitlines()
+    assert code == 0 and any(l.startswith("cyclegan ") for l in lines) and any(l.startswith("pix2pix ") for l in lines)
+    code, out, _ = run(capsys, "recipes", "cyclegan")
+    assert code == 0 and "cycle.weight = 10.0" in out and "nets.G_AB.ngf = 64" in out and "optim.lr = 0.0002" in out
+    code, out, _ = run(capsys, "plugins")
+    assert code == 0 and "cycle  i2i" in out.splitlines() and "adversarial  i2i" in out.splitlines()
+
+
+def test_python_dash_m_runs_the_same_cli():
+    out = subprocess.run([sys.executable, "-m", "i2i_core", "recipes"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("cyclegan ")
+
+
+def write_png(path, size=(20, 12), mode="RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
+    Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(path)
+    return path
+
+
+@pytest.fixture
+def unaligned(tmp_path):
+    for side in "AB":
+        for k in range(2):
+            write_png(tmp_path / "data" / f"train{side}" / f"{k}.png", (40, 36))
+    return tmp_path / "data"
+
+
+def expect_error(capsys, *argv, match):
+    code, _, err = run(capsys, *argv)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert match in err, err
+
+
+def test_bad_inputs_give_one_line_and_status_2(capsys, tmp_path, unaligned):
+    out = tmp_path / "run"
+    expect_error(capsys, "train", "nope", "--data", "demo", "--out", out, match="unknown recipe 'nope'; valid:")
+    expect_error(capsys, "train", "cyclegan", "--data", tmp_path / "missing", "--out", out, match="missing does not exist")
+    (tmp_path / "empty").mkdir()
+    expect_error(capsys, "train", "cyclegan", "--data", tmp_path / "empty", "--out", out, match="trainA")
+    (tmp_path / "nofiles" / "trainA").mkdir(parents=True)
+    (tmp_path / "nofiles" / "trainB").mkdir(parents=True)
+    expect_error(capsys, "train", "cyclegan", "--data", tmp_path / "nofiles", "--out", out, match="contains no images")
+    (unaligned / "trainB" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    expect_error(capsys, "train", "cyclegan", "--data", unaligned, "--out", out, match="broken.png")
+    (unaligned / "trainB" / "broken.png").unlink()
+    expect_error(capsys, "train", "cyclegan", "--data", "demo", "--out", out, "--add", "nope",
+                 match="unknown loss plugin 'nope'; valid:")
+    expect_error(capsys, "train", "cyclegan", "--data", "demo", "--out", out, "--set", "cycle.wieght=1",
+                 match="unknown setting 'cycle.wieght'")
+    expect_error(capsys, "train", "pix2pix", "--data", "demo", "--out", out, "--add", "cycle",
+                 match="plugin 'cycle' reads 'rec_A'")
+    expect_error(capsys, "train", "cyclegan", "--data", "demo", "--out", out, "--image-size", "48",
+                 match="--image-size must be a power of two from 32 to 512")
+    expect_error(capsys, "train", "cyclegan", "--data", "demo:nope", "--out", out, match="shapes")
+    expect_error(capsys, "train", "cyclegan", "--out", out, match="--data")
+
+
+def test_files_that_are_not_checkpoints_are_refused(capsys, tmp_path):
+    image = write_png(tmp_path / "in.png")
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    expect_error(capsys, "translate", "--checkpoint", text, "--input", image, "--out", tmp_path / "o",
+                 match="not a checkpoint")
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "i2i-checkpoint-1", "x": Payload()}, evil)
+    expect_error(capsys, "translate", "--checkpoint", evil, "--input", image, "--out", tmp_path / "o",
+                 match="refused")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    expect_error(capsys, "translate", "--checkpoint", foreign, "--input", image, "--out", tmp_path / "o",
+                 match="not an i2i checkpoint")
+    expect_error(capsys, "translate", "--weights", foreign, "--input", image, "--out", tmp_path / "o",
+                 match="foreign.pt")
+
+
+def test_existing_run_is_not_overwritten(capsys, cyclegan_demo_run):
+    expect_error(capsys, "train", "cyclegan", "--data", "demo", "--out", cyclegan_demo_run, match="--resume")
+
+
+def test_translate_keeps_each_inputs_size_and_channels(capsys, tmp_path, cyclegan_demo_run):
+    inputs = tmp_path / "inputs"
+    write_png(inputs / "wide.png", (45, 23))
+    write_png(inputs / "gray.png", (17, 30), mode="L")
+    write_png(inputs / "tiny.png", (3, 2))
+    code, out, err = run(capsys, "translate", "--checkpoint", cyclegan_demo_run, "--input", inputs, "--out",
+                         tmp_path / "out")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["gray.png", "tiny.png", "wide.png"]
+    assert Image.open(tmp_path / "out" / "wide.png").size == (45, 23)
+    gray = Image.open(tmp_path / "out" / "gray.png")
+    assert gray.size == (17, 30) and gray.mode == "L"
+    code, _, err = run(capsys, "translate", "--checkpoint", cyclegan_demo_run / "checkpoints" / "latest.pt",
+                       "--input", inputs / "wide.png", "--out", tmp_path / "back", "--direction", "BtoA")
+    assert code == 0 and (tmp_path / "back" / "wide.png").is_file()
+
+
+def test_translate_with_a_reference_generator(capsys, tmp_path):
+    torch.manual_seed(0)
+    G = ResnetGenerator(ngf=8, n_blocks=2).eval()
+    torch.save(G.state_dict(), tmp_path / "latest_net_G_A.pth")
+    image = write_png(tmp_path / "in" / "x.png", (30, 26))
+    code, _, err = run(capsys, "translate", "--weights", tmp_path / "latest_net_G_A.pth", "--input", image,
+                       "--out", tmp_path / "out")
+    assert code == 0, err
+    from i2i_core.data import load_image
+    from i2i_core.translate import translate_image
+
+    want = translate_image(G, load_image(image) * 2 - 1)
+    got = load_image(tmp_path / "out" / "x.png") * 2 - 1
+    assert (got - want).abs().max() < 2 / 255 + 1e-6
+    torch.save(PatchGAN(ndf=8).state_dict(), tmp_path / "d.pth")  # a discriminator loads, but cannot translate here
