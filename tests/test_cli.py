@@ -139,3 +139,41 @@ def test_translate_with_a_reference_generator(capsys, tmp_path):
     got = load_image(tmp_path / "out" / "x.png") * 2 - 1
     assert (got - want).abs().max() < 2 / 255 + 1e-6
     torch.save(PatchGAN(ndf=8).state_dict(), tmp_path / "d.pth")  # a discriminator loads, but cannot translate here
+
+
+def test_training_on_folders_with_mixed_channels_and_sizes(capsys, tmp_path):
+    data = tmp_path / "data"
+    for k in range(3):
+        write_png(data / "trainA" / f"gray{k}.png", (50, 40), mode="L")
+        (data / "trainB").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((30, 60, 4), 60 * k, np.uint8)).save(data / "trainB" / f"c{k}.png")  # RGBA
+    Image.fromarray(np.arange(48 * 36, dtype=np.uint16).reshape(36, 48) * 30).save(data / "trainA" / "deep.png")
+    code, _, err = run(capsys, "train", "cyclegan", "--data", data, "--out", tmp_path / "run", "--steps", "2",
+                       "--image-size", "32", "--preset", "tiny", "--batch-size", "2", "--workers", "0",
+                       "--direction", "BtoA")
+    assert code == 0, err
+    import json
+
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["build"]["in_channels"] == 3 and config["build"]["out_channels"] == 1  # BtoA: RGB → gray
+    assert config["settings"]["identity.weight"] == 0.0
+    code, _, err = run(capsys, "translate", "--checkpoint", tmp_path / "run", "--input", data / "trainB" / "c0.png",
+                       "--out", tmp_path / "out")
+    assert code == 0, err
+    assert Image.open(tmp_path / "out" / "c0.png").mode == "L"
+
+
+def test_pix2pix_on_an_aligned_folder(capsys, tmp_path):
+    data = tmp_path / "pairs"
+    for k in range(2):
+        write_png(data / "train" / f"{k}.png", (80, 40))
+    code, _, err = run(capsys, "train", "pix2pix", "--data", data, "--out", tmp_path / "run", "--epochs", "1",
+                       "--image-size", "32", "--preset", "tiny", "--workers", "0")
+    assert code == 0, err
+    assert json_rows(tmp_path / "run")[-1]["step"] == 2  # one epoch of two pairs at batch 1
+
+
+def json_rows(run_dir):
+    import json
+
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
