@@ -131,8 +131,6 @@ class Trainer:
             for key, module in plugin.modules().items():
                 self.modules[f"{instance}.{key}"] = module.to(self.device)
         self.optimizers = {name: self._make_optimizer(spec) for name, spec in recipe.optimizers.items()}
-        self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: recipe.schedule.factor(s, self.total_steps)) for name, opt in self.optimizers.items()}
         self.step = 0
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
@@ -169,19 +167,29 @@ class Trainer:
         params = [p for module in spec.modules for p in self._owner_params(module)]
         if not params:
             raise ConfigError(f"optimiser over {spec.modules} has no parameters")
-        return torch.optim.Adam(params, lr=base.lr * spec.lr_mult, betas=spec.betas or base.betas,
-                                weight_decay=base.weight_decay if spec.weight_decay is None else spec.weight_decay)
+        lr = base.lr * spec.lr_mult
+        optimizer = torch.optim.Adam(params, lr=lr, betas=spec.betas or base.betas,
+                                     weight_decay=base.weight_decay if spec.weight_decay is None else spec.weight_decay)
+        for group in optimizer.param_groups:
+            group["initial_lr"] = lr
+        return optimizer
 
     # -- one iteration -------------------------------------------------------------------------
     def train_step(self, batch: dict, iteration: int) -> Step:
+        self._apply_schedule(iteration)
         step = Step(batch, self.nets, self.recipe.products, self.recipe.state, index=iteration)
         for phase in self.recipe.phases:
             if phase.runs_at(iteration):
                 self._run_phase(phase, step, iteration)
-        for scheduler in self.schedulers.values():
-            scheduler.step()
         self._count += 1
         return step
+
+    def _apply_schedule(self, iteration: int) -> None:
+        """The learning rate is a pure function of the step, so resuming needs no scheduler state."""
+        factor = self.recipe.schedule.factor(iteration, self.total_steps)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
 
     def _run_phase(self, phase, step: Step, iteration: int) -> None:
         frozen = [p for name in phase.frozen for p in self.nets[name].parameters() if p.requires_grad]
@@ -341,7 +349,6 @@ class Trainer:
             "nets": {name: net.state_dict() for name, net in self.nets.items()},
             "plugins": {inst: {k: m.state_dict() for k, m in p.modules().items()} for inst, p in self.plugins.items()},
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
             "state": {name: obj.state_dict() for name, obj in self.recipe.state.items()},
             "rng": rng_state(),
             "logs": {"sums": {k: v.cpu() for k, v in self._sums.items()}, "count": self._count},
@@ -371,8 +378,6 @@ class Trainer:
                 module.load_state_dict(state["plugins"][inst][key])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
-        for name, scheduler in self.schedulers.items():
-            scheduler.load_state_dict(state["schedulers"][name])
         for name, obj in self.recipe.state.items():
             obj.load_state_dict(state["state"][name], device=self.device)
         set_rng_state(state["rng"])
