@@ -130,7 +130,10 @@ class Trainer:
         for instance, plugin in self.plugins.items():
             for key, module in plugin.modules().items():
                 self.modules[f"{instance}.{key}"] = module.to(self.device)
-        self.optimizers = {name: self._make_optimizer(spec) for name, spec in recipe.optimizers.items()}
+        # A plugin switched off (weight 0) takes the optimiser it added for its own modules with it.
+        owners = set(self.nets) | set(self.plugins)
+        self.optimizers = {name: self._make_optimizer([m for m in spec.modules if m in owners], spec)
+                           for name, spec in recipe.optimizers.items() if any(m in owners for m in spec.modules)}
         self.step = 0
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
@@ -162,11 +165,11 @@ class Trainer:
             params += list(module.parameters())
         return params
 
-    def _make_optimizer(self, spec) -> torch.optim.Optimizer:
+    def _make_optimizer(self, modules: list, spec) -> torch.optim.Optimizer:
         base = self.recipe.optim
-        params = [p for module in spec.modules for p in self._owner_params(module)]
+        params = [p for module in modules for p in self._owner_params(module)]
         if not params:
-            raise ConfigError(f"optimiser over {spec.modules} has no parameters")
+            raise ConfigError(f"optimiser over {modules} has no parameters")
         lr = base.lr * spec.lr_mult
         optimizer = torch.optim.Adam(params, lr=lr, betas=spec.betas or base.betas,
                                      weight_decay=base.weight_decay if spec.weight_decay is None else spec.weight_decay)
@@ -205,13 +208,14 @@ class Trainer:
                     key = instance if role == "G" else f"{instance}/{role}"
                     self._record(key, term.detach(), iteration)
                     groups.setdefault(tuple(plugin.detach_from), []).append(plugin.weight * term)
-            optimizers = [self.optimizers[name] for name in phase.optimizers]
+            stepped = [name for name in phase.optimizers if name in self.optimizers]
+            optimizers = [self.optimizers[name] for name in stepped]
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             ordered = sorted(groups.items(), key=lambda kv: len(kv[0]))
             for n, (detach_from, terms) in enumerate(ordered):
                 self._backward(torch.stack(terms).sum(), detach_from, retain=n < len(ordered) - 1)
-            for name in phase.optimizers:
+            for name in stepped:
                 clip = self.recipe.optimizers[name].clip
                 if clip is not None:
                     params = [p for group in self.optimizers[name].param_groups for p in group["params"]]

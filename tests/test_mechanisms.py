@@ -156,3 +156,13 @@ def test_clipping_bounds_the_gradient_norm(trainer, monkeypatch):
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     trainer.fit()
     assert norms and max(norms) <= 1e-3 * (1 + 1e-4)
+
+
+def test_a_switched_off_plugin_takes_its_optimiser_with_it(tmp_path, monkeypatch):
+    table = dict(registry.networks(), test_code_generator=CodeGenerator, test_code_encoder=CodeEncoder)
+    monkeypatch.setattr(registry, "networks", lambda: table)
+    recipe = make_recipe()
+    recipe.set("test_lazy_head.weight", 0)
+    trainer = Trainer(recipe, TrainOptions(data="demo", out=tmp_path, steps=3, sample_every=100), BuildOptions(image_size=32))
+    assert "head" not in trainer.optimizers
+    trainer.fit()
