@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, type=Path)
     tr.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
     tr.add_argument("--device")
+    tr.add_argument("--samples", type=int, metavar="K", help="multimodal runs: K outputs per input, OUT/<stem>_<k>.png")
+    tr.add_argument("--style", type=Path, metavar="FILE", help="take the style (latent code) of this image")
+    tr.add_argument("--seed", type=int, default=0, help="seeds the latent codes of --samples")
     return parser
 
 
@@ -159,8 +162,11 @@ def cmd_train(args) -> int:
 def cmd_translate(args) -> int:
     from .translate import translate_paths
 
+    if args.samples is not None and args.samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {args.samples}")
     written = translate_paths(checkpoint=args.checkpoint, weights=args.weights, source=args.input, out=args.out,
-                              direction=args.direction, device=args.device)
+                              direction=args.direction, device=args.device, samples=args.samples,
+                              style=args.style, seed=args.seed)
     print(f"wrote {len(written)} image(s) to {args.out}")
     return 0
 

@@ -68,6 +68,25 @@ class OptimizerSpec:
     clip: float | None = attrs.field(default=None, converter=_optional_float)
 
 
+@attrs.define(kw_only=True, eq=False)
+class Translator:
+    """How a trained recipe translates one direction at test time.
+
+    run:         ``(nets, x, code) -> image``; ``code`` is None for a unimodal recipe.
+    sample_code: ``(n, generator, device) -> codes`` for multimodal recipes (``--samples K``).
+    style_code:  ``(nets, style_image) -> code``: the code of a reference image (``--style``).
+    """
+
+    nets: tuple = attrs.field(converter=tuple)
+    run: Callable
+    sample_code: Callable | None = None
+    style_code: Callable | None = None
+
+    @classmethod
+    def of_network(cls, name: str) -> "Translator":
+        return cls(nets=(name,), run=lambda nets, x, code: nets[name](x))
+
+
 @attrs.define(kw_only=True)
 class Phase:
     """One backward pass and the optimiser steps that follow it.
@@ -76,12 +95,15 @@ class Phase:
             discriminators while the generators learn); the graph still flows through them.
     every:  run on every n-th iteration only (``every=3`` on the G phase gives three
             discriminator updates per generator update, each on a fresh batch).
+    fresh:  recompute every product before this phase, with the weights the previous phases
+            just stepped (a graph must not be reused after its weights changed in place).
     """
 
     name: str
     optimizers: tuple = attrs.field(converter=tuple)
     frozen: tuple = attrs.field(default=(), converter=tuple)
     every: int = attrs.field(default=1, converter=int, validator=v.ge(1))
+    fresh: bool = False
 
     def runs_at(self, iteration: int) -> bool:
         return (iteration + 1) % self.every == 0
@@ -172,6 +194,12 @@ class Recipe:
 
     def producible(self) -> set[str]:
         return set(self.inputs) | {name for key in self.products for name in key}
+
+    def translator(self, direction: str) -> Translator:
+        if direction not in self.translators:
+            raise ConfigError(f"a {self.name} run translates only {', '.join(self.translators)}, not {direction}")
+        found = self.translators[direction]
+        return Translator.of_network(found) if isinstance(found, str) else found
 
     def phase(self, name: str) -> Phase:
         for phase in self.phases:

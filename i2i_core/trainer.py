@@ -183,6 +183,8 @@ class Trainer:
         step = Step(batch, self.nets, self.recipe.products, self.recipe.state, index=iteration)
         for phase in self.recipe.phases:
             if phase.runs_at(iteration):
+                if phase.fresh:
+                    step.forget()
                 self._run_phase(phase, step, iteration)
         self._count += 1
         return step

@@ -9,10 +9,11 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .errors import CheckpointError, ConfigError
+from .recipe import Translator
 
 
-def load_generator(checkpoint: Path | None = None, weights: Path | None = None, direction: str = "AtoB"):
-    """The network that translates in ``direction``, in eval mode."""
+def load_translator(checkpoint: Path | None = None, weights: Path | None = None, direction: str = "AtoB"):
+    """(translator, networks in eval mode) for ``direction`` of a run, or for a reference generator."""
     if weights is not None:
         from .nets import from_reference_state_dict
 
@@ -20,9 +21,22 @@ def load_generator(checkpoint: Path | None = None, weights: Path | None = None, 
         if not isinstance(state, dict):
             raise CheckpointError(f"{weights}: expected a state dict of tensors")
         try:
-            return from_reference_state_dict(state).eval()
+            net = from_reference_state_dict(state).eval()
         except ValueError as exc:
             raise CheckpointError(f"{weights}: {exc}") from exc
+        return Translator.of_network("G"), {"G": net}
+    recipe, state = load_run(checkpoint)
+    translator = recipe.translator(direction)
+    nets = {}
+    for name in translator.nets:
+        nets[name] = recipe.nets[name].build()
+        nets[name].load_state_dict(state["nets"][name])
+        nets[name].eval()
+    return translator, nets
+
+
+def load_run(checkpoint: Path):
+    """The recipe a checkpoint was trained with, rebuilt from its settings, and the checkpoint."""
     from .recipe import BuildOptions, build_recipe
 
     path = checkpoint / "checkpoints" / "latest.pt" if checkpoint.is_dir() else checkpoint
@@ -30,31 +44,31 @@ def load_generator(checkpoint: Path | None = None, weights: Path | None = None, 
     config = json.loads(state["config"])
     recipe = build_recipe(config["recipe"], BuildOptions(**{**config["build"], "preset": "paper"}),
                           sets=config["settings"], adds=config["adds"])
-    if direction not in recipe.translators:
-        raise ConfigError(f"a {recipe.name} run translates only {', '.join(recipe.translators)}, not {direction}")
-    name = recipe.translators[direction]
-    net = recipe.nets[name].build()
-    net.load_state_dict(state["nets"][name])
-    return net.eval()
+    return recipe, state
 
 
-def size_multiple(net) -> int:
+def load_generator(checkpoint: Path | None = None, weights: Path | None = None, direction: str = "AtoB"):
+    """The single network of a unimodal translation (kept for scripts that want a plain module)."""
+    translator, nets = load_translator(checkpoint, weights, direction)
+    if len(nets) != 1 or translator.sample_code is not None:
+        raise ConfigError("this run translates with several networks or a latent code; use load_translator")
+    return next(iter(nets.values()))
+
+
+def size_multiple(nets) -> int:
     """The factor both sides of an input must be a multiple of (2 per down-sampling)."""
-    return int(getattr(net, "size_multiple", 4))
+    return max(int(getattr(net, "size_multiple", 4)) for net in nets.values())
 
 
-def in_channels(net) -> int:
-    for module in net.modules():
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-            return module.in_channels
+def in_channels(nets) -> int:
+    for net in nets.values():
+        for module in net.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                return module.in_channels
     return 3
 
 
-@torch.no_grad()
-def translate_image(net, image: torch.Tensor) -> torch.Tensor:
-    """C×H×W in [-1, 1] → translated C'×H×W: pad (reflect, or replicate for tiny images) to what
-    the network needs, translate, crop back to the input's size."""
-    multiple = size_multiple(net)
+def _pad(image: torch.Tensor, multiple: int) -> torch.Tensor:
     _, height, width = image.shape
     # At least two cells per side, so normalisation at the bottleneck sees more than one pixel.
     pad_h = max(height + -height % multiple, 2 * multiple) - height
@@ -63,11 +77,20 @@ def translate_image(net, image: torch.Tensor) -> torch.Tensor:
     if pad_h or pad_w:
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
         x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-    y = net(x)
+    return x
+
+
+@torch.no_grad()
+def translate_image(translator: Translator, nets, image: torch.Tensor, code=None) -> torch.Tensor:
+    """C×H×W in [-1, 1] → translated C'×H×W: pad (reflect, or replicate for tiny images) to what
+    the networks need, translate, crop back to the input's size."""
+    _, height, width = image.shape
+    y = translator.run(nets, _pad(image, size_multiple(nets)), code)
     return y[0, :, :height, :width]
 
 
-def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, direction="AtoB", device=None):
+def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, direction="AtoB", device=None,
+                    samples: int | None = None, style: Path | None = None, seed: int = 0):
     from .data import DataError, find_images, load_image, save_image
 
     if not source.exists():
@@ -76,18 +99,38 @@ def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, d
     if not files:
         raise DataError(f"--input {source} holds no images")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    net = load_generator(checkpoint, weights, direction).to(device)
-    wanted = in_channels(net)
+    translator, nets = load_translator(checkpoint, weights, direction)
+    nets = {name: net.to(device) for name, net in nets.items()}
+    if samples is not None and translator.sample_code is None:
+        raise ConfigError("--samples needs a multimodal run (one that samples latent codes); this one is unimodal")
+    if style is not None and translator.style_code is None:
+        raise ConfigError("--style needs a run that encodes a style (munit, drit); this one does not")
+    wanted = in_channels(nets)
+    style_code = None
+    if style is not None:
+        with torch.no_grad():
+            reference = _pad(load_image(style, channels=wanted).to(device) * 2 - 1, size_multiple(nets))
+            style_code = translator.style_code(nets, reference)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in files:
-        original = load_image(path, channels=None)
-        image = load_image(path, channels=wanted) * 2 - 1
-        result = translate_image(net, image.to(device)).cpu()
-        if original.shape[0] == 1 and result.shape[0] == 3:  # 1-channel in gives 1-channel out
-            weights_rgb = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
-            result = (result * weights_rgb).sum(0, keepdim=True)
-        target = out / f"{path.stem}.png"
-        save_image(result, target)
-        written.append(target)
+        gray_input = load_image(path, channels=None).shape[0] == 1
+        image = (load_image(path, channels=wanted) * 2 - 1).to(device)
+        if samples is None:
+            code = style_code
+            if code is None and translator.sample_code is not None:
+                code = translator.sample_code(1, generator, device)
+            outputs = {path.stem: translate_image(translator, nets, image, code)}
+        else:
+            outputs = {f"{path.stem}_{k}": translate_image(translator, nets, image,
+                                                           translator.sample_code(1, generator, device))
+                       for k in range(samples)}
+        for stem, result in outputs.items():
+            result = result.cpu()
+            if gray_input and result.shape[0] == 3:  # 1-channel in gives 1-channel out
+                result = (result * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
+            target = out / f"{stem}.png"
+            save_image(result, target)
+            written.append(target)
     return written

@@ -18,8 +18,12 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return array[:3].permute(1, 2, 0).numpy()
 
 
-def grid(rows: list[list[torch.Tensor]], pad: int = 2) -> Image.Image:
-    """Tile rows of C×H×W tensors (any sizes) on a white canvas."""
+def grid(rows: list[list[torch.Tensor]], pad: int = 2, min_tile: int = 96) -> Image.Image:
+    """Tile rows of C×H×W tensors (any sizes) on a white canvas; small tiles are enlarged (nearest)
+    to at least ``min_tile`` pixels so that a 32×32 demo run can be looked at."""
+    scale = max(1, min_tile // max(t.shape[-1] for row in rows for t in row))
+    if scale > 1:
+        rows = [[t.repeat_interleave(scale, -1).repeat_interleave(scale, -2) for t in row] for row in rows]
     height = [max(t.shape[1] for t in row) for row in rows]
     width = [max(row[c].shape[2] for row in rows if c < len(row)) for c in range(max(map(len, rows)))]
     canvas = np.full((sum(height) + pad * (len(rows) + 1), sum(width) + pad * (len(width) + 1), 3), 255, np.uint8)
@@ -41,9 +45,13 @@ def _eval_mode(nets):
     return modes
 
 
+CODES_PER_INPUT = 4
+
+
 @torch.no_grad()
 def sample_grid(recipe, nets, dataset, count: int, device, path: Path) -> Path:
-    """Translate the first ``count`` items of ``dataset`` and save the recipe's visuals as a grid."""
+    """Translate the first ``count`` items of ``dataset`` and save the recipe's visuals as a grid;
+    a multimodal recipe adds one column per latent code (several outputs per input)."""
     count = max(1, min(count, len(dataset)))
     items = [dataset[(i, 0)] for i in range(count)]
     batch = {k: torch.stack([item[k] for item in items]).to(device) for k in items[0]}
@@ -53,6 +61,12 @@ def sample_grid(recipe, nets, dataset, count: int, device, path: Path) -> Path:
             torch.manual_seed(0)  # the same codes at every sampling step, so grids are comparable
             step = Step(batch, nets, recipe.products, recipe.state, training=False)
             columns = [step[name] for name in recipe.visuals if step.has(name)]
+            translator = recipe.translator("AtoB")
+            if translator.sample_code is not None:
+                generator = torch.Generator().manual_seed(0)
+                for _ in range(CODES_PER_INPUT):
+                    code = translator.sample_code(count, generator, device)
+                    columns.append(translator.run(nets, batch["real_A"], code))
     finally:
         for name, net in nets.items():
             net.train(modes[name])

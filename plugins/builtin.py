@@ -1,27 +1,46 @@
-"""Registers i2i's built-in loss plugins, recipes and networks, through the same hooks a third party uses."""
+"""Registers i2i's built-in loss plugins, recipes and networks, through the same hooks a third party uses.
+
+Discovery instead of lists: every public module of ``i2i_plugins`` contributes the LossPlugin
+subclasses it defines, every module of ``i2i_plugins.recipes`` its recipe factories, and every
+module of ``i2i_core.nets`` its ``NETWORK_KINDS``; a new built-in needs no line here.
+"""
+import importlib
+import inspect
+import pkgutil
+
 from i2i_core.hooks import hookimpl
+
+
+def _modules(package_name: str):
+    package = importlib.import_module(package_name)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_") and info.name != "builtin":
+            yield importlib.import_module(f"{package_name}.{info.name}")
 
 
 @hookimpl
 def i2i_losses():
-    from .adversarial import Adversarial
-    from .cycle import Cycle
-    from .identity import Identity
-    from .paired_l1 import PairedL1
+    from i2i_core.loss import LossPlugin
 
-    return [Adversarial, Cycle, Identity, PairedL1]
+    found = []
+    for module in _modules("i2i_plugins"):
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, LossPlugin) and obj.__module__ == module.__name__ and obj.name:
+                found.append(obj)
+    return found
 
 
 @hookimpl
 def i2i_recipes():
-    from .recipes.cyclegan import cyclegan
-    from .recipes.pix2pix import pix2pix
+    from i2i_core.recipe import RecipeFactory
 
-    return [cyclegan, pix2pix]
+    return [obj for module in _modules("i2i_plugins.recipes") for obj in vars(module).values()
+            if isinstance(obj, RecipeFactory)]
 
 
 @hookimpl
 def i2i_networks():
-    from i2i_core.nets import PatchGAN, ResnetGenerator, UnetGenerator
-
-    return {"resnet_generator": ResnetGenerator, "patchgan": PatchGAN, "unet": UnetGenerator}
+    kinds = {}
+    for module in _modules("i2i_core.nets"):
+        kinds.update(getattr(module, "NETWORK_KINDS", {}))
+    return kinds

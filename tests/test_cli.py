@@ -122,6 +122,8 @@ def test_translate_keeps_each_inputs_size_and_channels(capsys, tmp_path, cyclega
     code, _, err = run(capsys, "translate", "--checkpoint", cyclegan_demo_run / "checkpoints" / "latest.pt",
                        "--input", inputs / "wide.png", "--out", tmp_path / "back", "--direction", "BtoA")
     assert code == 0 and (tmp_path / "back" / "wide.png").is_file()
+    expect_error(capsys, "translate", "--checkpoint", cyclegan_demo_run, "--input", inputs, "--out", tmp_path / "x",
+                 "--samples", "3", match="--samples needs a multimodal run")
 
 
 def test_translate_with_a_reference_generator(capsys, tmp_path):
@@ -133,9 +135,10 @@ def test_translate_with_a_reference_generator(capsys, tmp_path):
                        "--out", tmp_path / "out")
     assert code == 0, err
     from i2i_core.data import load_image
+    from i2i_core.recipe import Translator
     from i2i_core.translate import translate_image
 
-    want = translate_image(G, load_image(image) * 2 - 1)
+    want = translate_image(Translator.of_network("G"), {"G": G}, load_image(image) * 2 - 1)
     got = load_image(tmp_path / "out" / "x.png") * 2 - 1
     assert (got - want).abs().max() < 2 / 255 + 1e-6
     torch.save(PatchGAN(ndf=8).state_dict(), tmp_path / "d.pth")  # a discriminator loads, but cannot translate here

@@ -127,3 +127,7 @@ class ResnetGenerator(nn.Module):
         k = 1..n_downsampling, and ``res{k}`` (output of residual block k) for k = 1..n_blocks.
         """
         return dict(self._taps)
+
+
+# Registered as network kinds (``nets.<NAME>.kind``) by i2i_plugins.builtin.
+NETWORK_KINDS = {"resnet_generator": ResnetGenerator}

@@ -80,3 +80,7 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+# Registered as network kinds (``nets.<NAME>.kind``) by i2i_plugins.builtin.
+NETWORK_KINDS = {"unet": UnetGenerator}
