@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sample-every", type=int)
     t.add_argument("--keep", type=int, default=0)
     t.add_argument("--workers", type=int)
+    t.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="auto: bf16 autocast on CUDA (fp32 master weights), fp32 on CPU; fp32: the plain path")
+    t.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
+                   help="torch.compile the networks (auto: on CUDA only)")
     t.add_argument("--set", dest="sets", action="append", default=[], type=_set_pair, metavar="KEY=VALUE")
     t.add_argument("--add", dest="adds", action="append", default=[], metavar="PLUGIN[:KEY=VALUE,...]")
 
@@ -130,7 +134,7 @@ def cmd_train(args) -> int:
                                device=args.device, seed=saved["seed"], direction=saved["direction"],
                                log_every=args.log_every, save_every=args.save_every or saved["save_every"],
                                sample_every=args.sample_every or saved["sample_every"], keep=args.keep,
-                               workers=args.workers)
+                               workers=args.workers, precision=args.precision, compile=args.compile)
         adds = config["adds"]
     else:
         if (args.out / "checkpoints" / "latest.pt").exists():
@@ -151,7 +155,7 @@ def cmd_train(args) -> int:
                                seed=args.seed, direction=args.direction, log_every=args.log_every,
                                save_every=args.save_every or defaults["save_every"],
                                sample_every=args.sample_every or defaults["sample_every"], keep=args.keep,
-                               workers=args.workers)
+                               workers=args.workers, precision=args.precision, compile=args.compile)
         adds = args.adds
     trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
     trainer.fit()

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from . import __version__
 from . import checkpoint as ckpt
+from . import distributed
 from . import plugins as registry
 from .errors import ConfigError
 from .loss import LossPlugin
@@ -57,6 +58,8 @@ class TrainOptions:
     keep: int = 0
     workers: int | None = None
     samples: int = 4
+    precision: str = attrs.field(default="auto", validator=attrs.validators.in_(["auto", "bf16", "fp32"]))
+    compile: str = attrs.field(default="auto", validator=attrs.validators.in_(["auto", "on", "off"]))
 
 
 def default_device(requested: str | None) -> torch.device:
@@ -74,10 +77,13 @@ class StepBatches(torch.utils.data.Sampler):
     its random crop, flip and unaligned partner, so workers and restarts never change the data.
     """
 
-    def __init__(self, length: int, batch_size: int, seed: int, start: int, stop: int):
-        self.length, self.batch_size, self.seed = length, batch_size, seed
+    def __init__(self, length: int, batch_size: int, seed: int, start: int, stop: int, rank: int = 0, world: int = 1):
+        """``batch_size`` is per process: the step's global batch of ``batch_size × world`` items is
+        drawn as for one process, and each rank takes its own slice (a distributed sampler)."""
+        self.length, self.batch_size, self.seed = length, batch_size * world, seed
         self.start, self.stop = start, stop
-        self.per_epoch = max(1, length // batch_size)
+        self.per_epoch = max(1, length // self.batch_size)
+        self.rank_slice = slice(rank * batch_size, (rank + 1) * batch_size)
 
     def __len__(self):
         return max(0, self.stop - self.start)
@@ -93,7 +99,7 @@ class StepBatches(torch.utils.data.Sampler):
 
     def __iter__(self):
         for step in range(self.start, self.stop):
-            yield self.keys_for(step)
+            yield self.keys_for(step)[self.rank_slice]
 
 
 class Trainer:
@@ -102,7 +108,12 @@ class Trainer:
         from .data import open_dataset
 
         self.recipe, self.options, self.build, self.adds = recipe, options, build, list(adds or [])
-        self.device = default_device(options.device)
+        self.world, device = distributed.init_from_env(options.device)
+        self.device = default_device(device)
+        cuda = self.device.type == "cuda"
+        self.autocast = options.precision == "bf16" or (options.precision == "auto" and cuda)
+        self.channels_last = cuda
+        self.compiled = options.compile == "on" or (options.compile == "auto" and cuda)
         self.out = Path(options.out)
         seed_everything(options.seed)
         self.dataset = dataset if dataset is not None else open_dataset(
@@ -122,8 +133,11 @@ class Trainer:
             raise ConfigError(f"--steps must be at least 1, got {self.total_steps}")
 
         self.nets = {name: spec.build().to(self.device) for name, spec in recipe.nets.items()}
+        if self.channels_last:
+            for net in self.nets.values():
+                net.to(memory_format=torch.channels_last)
         for k, (name, pool) in enumerate(sorted(recipe.state.items())):
-            pool.reset(options.seed * 7919 + k)
+            pool.reset((options.seed * 7919 + k) * 7 + self.world.rank)  # pools differ per rank
         self.plugins = recipe.active_plugins()
         self._materialize(self._batch_for(0))
         self.modules = dict(self.nets)
@@ -134,6 +148,11 @@ class Trainer:
         owners = set(self.nets) | set(self.plugins)
         self.optimizers = {name: self._make_optimizer([m for m in spec.modules if m in owners], spec)
                            for name, spec in recipe.optimizers.items() if any(m in owners for m in spec.modules)}
+        if self.compiled:
+            _compile(self.nets)
+        self.step_nets = distributed.wrap(self.nets, self.device, self.world)
+        if self.world.rank > 0:  # latent codes and noise differ per rank; the weights came from rank 0's seed
+            seed_everything(options.seed * 1_000_003 + self.world.rank)
         self.step = 0
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
@@ -145,9 +164,18 @@ class Trainer:
 
     # -- setup ---------------------------------------------------------------------------------
     def _batch_for(self, step: int) -> dict:
-        keys = StepBatches(len(self.dataset), self.recipe.data.batch_size, self.options.seed, step, step + 1).keys_for(step)
-        items = [self.dataset[key] for key in keys]
-        return {name: torch.stack([item[name] for item in items]).to(self.device) for name in items[0]}
+        sampler = self._sampler(step, step + 1)
+        items = [self.dataset[key] for key in next(iter(sampler))]
+        return self._to_device({name: torch.stack([item[name] for item in items]) for name in items[0]})
+
+    def _sampler(self, start: int, stop: int) -> StepBatches:
+        return StepBatches(len(self.dataset), self.recipe.data.batch_size, self.options.seed, start, stop,
+                           rank=self.world.rank, world=self.world.size)
+
+    def _to_device(self, batch: dict) -> dict:
+        fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        return {k: t.to(self.device, non_blocking=True, memory_format=fmt) if t.dim() == 4
+                else t.to(self.device, non_blocking=True) for k, t in batch.items()}
 
     def _materialize(self, batch: dict) -> None:
         if all(type(p).materialize is LossPlugin.materialize for p in self.plugins.values()):
@@ -171,7 +199,7 @@ class Trainer:
         if not params:
             raise ConfigError(f"optimiser over {modules} has no parameters")
         lr = base.lr * spec.lr_mult
-        optimizer = torch.optim.Adam(params, lr=lr, betas=spec.betas or base.betas,
+        optimizer = torch.optim.Adam(params, lr=lr, betas=spec.betas or base.betas, fused=self.device.type == "cuda",
                                      weight_decay=base.weight_decay if spec.weight_decay is None else spec.weight_decay)
         for group in optimizer.param_groups:
             group["initial_lr"] = lr
@@ -180,7 +208,7 @@ class Trainer:
     # -- one iteration -------------------------------------------------------------------------
     def train_step(self, batch: dict, iteration: int) -> Step:
         self._apply_schedule(iteration)
-        step = Step(batch, self.nets, self.recipe.products, self.recipe.state, index=iteration)
+        step = Step(batch, self.step_nets, self.recipe.products, self.recipe.state, index=iteration)
         for phase in self.recipe.phases:
             if phase.runs_at(iteration):
                 if phase.fresh:
@@ -202,21 +230,23 @@ class Trainer:
             p.requires_grad_(False)
         try:
             groups: dict[tuple, list] = {}
-            for instance, plugin in self.plugins.items():
-                for role in plugin.roles:
-                    if plugin.phase_of(role) != phase.name:
-                        continue
-                    term = plugin.loss(step, role)
-                    key = instance if role == "G" else f"{instance}/{role}"
-                    self._record(key, term.detach(), iteration)
-                    groups.setdefault(tuple(plugin.detach_from), []).append(plugin.weight * term)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                for instance, plugin in self.plugins.items():
+                    for role in plugin.roles:
+                        if plugin.phase_of(role) != phase.name:
+                            continue
+                        term = plugin.loss(step, role).float()
+                        key = instance if role == "G" else f"{instance}/{role}"
+                        self._record(key, term.detach(), iteration)
+                        groups.setdefault(tuple(plugin.detach_from), []).append(plugin.weight * term)
             stepped = [name for name in phase.optimizers if name in self.optimizers]
             optimizers = [self.optimizers[name] for name in stepped]
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
-            ordered = sorted(groups.items(), key=lambda kv: len(kv[0]))
-            for n, (detach_from, terms) in enumerate(ordered):
-                self._backward(torch.stack(terms).sum(), detach_from, retain=n < len(ordered) - 1)
+            params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
+            total = self._with_detached_terms(groups, params)
+            if total is not None and total.requires_grad:
+                total.backward()
             for name in stepped:
                 clip = self.recipe.optimizers[name].clip
                 if clip is not None:
@@ -228,17 +258,26 @@ class Trainer:
             for p in frozen:
                 p.requires_grad_(True)
 
-    def _backward(self, total: torch.Tensor, detach_from: tuple, retain: bool) -> None:
-        if not total.requires_grad:
-            return
-        held = [p for name in detach_from for p in self.nets[name].parameters() if p.requires_grad]
-        for p in held:  # the graph already flows through them; only accumulation is skipped
-            p.requires_grad_(False)
-        try:
-            total.backward(retain_graph=retain)
-        finally:
-            for p in held:
-                p.requires_grad_(True)
+    def _with_detached_terms(self, groups: dict, params: list):
+        """One loss whose gradient is the phase's: terms that must not train some networks enter
+        through ``Σ p·g`` with g = ∂term/∂p computed for every other stepped parameter ``p``.
+
+        A single backward per phase keeps DDP's one-reduction-per-backward contract, and the
+        networks in ``detach_from`` still pass the gradient through to the ones before them.
+        """
+        total = torch.stack(groups[()]).sum() if () in groups else None
+        for detach_from, terms in groups.items():
+            if not detach_from:
+                continue
+            held = {id(p) for name in detach_from for p in self.nets[name].parameters()}
+            trained = [p for p in params if id(p) not in held and p.requires_grad]
+            term = torch.stack(terms).sum()
+            if not trained or not term.requires_grad:
+                continue
+            grads = torch.autograd.grad(term, trained, retain_graph=True, allow_unused=True)
+            surrogate = torch.stack([(p * g).sum() for p, g in zip(trained, grads) if g is not None]).sum()
+            total = surrogate if total is None else total + surrogate
+        return total
 
     def _record(self, key: str, value: torch.Tensor, iteration: int) -> None:
         value = value.float()
@@ -252,7 +291,10 @@ class Trainer:
     def _check_finite(self) -> None:
         if not self._first_bad:
             return
-        steps = torch.stack(list(self._first_bad.values())).tolist()  # one sync for every term
+        never = torch.iinfo(torch.long).max
+        firsts = torch.stack(list(self._first_bad.values()))
+        firsts = distributed.all_reduce_(torch.where(firsts < 0, never, firsts), self.world, dist_min())
+        steps = [-1 if v == never else v for v in firsts.tolist()]  # one sync for every term
         bad = [(step, n, key) for n, (key, step) in enumerate(zip(self._first_bad, steps)) if step >= 0]
         if bad:
             step, _, key = min(bad)  # the earliest step; within it, the first term computed
@@ -269,19 +311,17 @@ class Trainer:
         workers = self.options.workers
         if workers is None:
             workers = 0 if self.options.data.startswith("demo") else min(4, os.cpu_count() or 1)
-        sampler = StepBatches(len(self.dataset), self.recipe.data.batch_size, self.options.seed, self.step, self.total_steps)
-        loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=workers,
+        loader = DataLoader(self.dataset, batch_sampler=self._sampler(self.step, self.total_steps), num_workers=workers,
                             pin_memory=self.device.type == "cuda", persistent_workers=False)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         status = "done"
         try:
             bar = tqdm(total=self.total_steps, initial=self.step, desc=f"{self.recipe.name}", unit="step",
-                       dynamic_ncols=True, disable=None)
+                       dynamic_ncols=True, disable=None if self.world.main else True)
             with bar:
                 for batch in loader:
                     iteration = self.step
-                    batch = {k: t.to(self.device, non_blocking=True) for k, t in batch.items()}
-                    self.train_step(batch, iteration)
+                    self.train_step(self._to_device(batch), iteration)
                     self.step = iteration + 1
                     last = self.step == self.total_steps
                     row = None
@@ -291,11 +331,11 @@ class Trainer:
                                         refresh=False)
                     if self.step % self.options.save_every == 0 or last:
                         self.save()
-                    if self.step % self.options.sample_every == 0 or last:
+                    if (self.step % self.options.sample_every == 0 or last) and self.world.main:
                         self.write_samples()
                     bar.update(1)
                     hook.i2i_step_end(trainer=self, step=self.step, logged=row)
-                    if self._stop_signal is not None and not last:
+                    if self._should_stop(row is not None) and not last:
                         path = self.save()
                         status = "interrupted"
                         raise Interrupted(self._stop_signal, path)
@@ -308,6 +348,19 @@ class Trainer:
             hook.i2i_train_end(trainer=self, status=status)
         return status
 
+    def _should_stop(self, logged: bool) -> bool:
+        """A signal stops the run at the end of a step; under DDP every rank must agree, so the
+        ranks compare their flags at log intervals only (a collective is a synchronisation)."""
+        if not self.world.enabled:
+            return self._stop_signal is not None
+        if not logged:
+            return False
+        flag = torch.tensor([self._stop_signal or 0], device=self.device)
+        signum = int(distributed.all_reduce_(flag, self.world, dist_max()).item())
+        if signum:
+            self._stop_signal = signum
+        return bool(signum)
+
     def _on_signal(self, signum, frame):
         if self._stop_signal is not None:  # a second Ctrl-C: give up at once
             raise KeyboardInterrupt
@@ -315,15 +368,18 @@ class Trainer:
 
     def _log(self) -> dict:
         self._check_finite()
-        row = {"step": self.step, "world_size": 1}
-        count = max(1, self._count)
-        values = torch.stack(list(self._sums.values())).cpu().tolist() if self._sums else []
+        row = {"step": self.step, "world_size": self.world.size}
+        count = max(1, self._count) * self.world.size
+        values = []
+        if self._sums:  # every rank computes every term, so the sums line up across ranks
+            values = distributed.all_reduce_(torch.stack(list(self._sums.values())), self.world).cpu().tolist()
         for key, total in zip(self._sums, values):
             row[key] = total / count
             self._sums[key].zero_()
         self._count = 0
-        with open(self.out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+        if self.world.main:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
         return row
 
     # -- files ---------------------------------------------------------------------------------
@@ -334,13 +390,16 @@ class Trainer:
             "recipe": self.recipe.name,
             "build": attrs.asdict(self.build),
             "train": {"data": o.data, "steps": self.total_steps, "seed": o.seed, "direction": o.direction,
-                      "device": str(self.device), "log_every": o.log_every, "save_every": o.save_every,
+                      "device": str(self.device), "world_size": self.world.size, "precision": o.precision,
+                      "compile": o.compile, "log_every": o.log_every, "save_every": o.save_every,
                       "sample_every": o.sample_every, "keep": o.keep, "steps_per_epoch": self.steps_per_epoch},
             "adds": self.adds,
             "settings": self.recipe.resolved(),
         }
 
     def write_config(self) -> None:
+        if not self.world.main:
+            return
         tmp = self.out / ".config.json.tmp"
         tmp.write_text(json.dumps(self.config(), indent=2) + "\n")
         os.replace(tmp, self.out / "config.json")
@@ -355,16 +414,23 @@ class Trainer:
             "nets": {name: net.state_dict() for name, net in self.nets.items()},
             "plugins": {inst: {k: m.state_dict() for k, m in p.modules().items()} for inst, p in self.plugins.items()},
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "state": {name: obj.state_dict() for name, obj in self.recipe.state.items()},
-            "rng": rng_state(),
-            "logs": {"sums": {k: v.cpu() for k, v in self._sums.items()}, "count": self._count},
+            "world_size": self.world.size,
+            # What differs between processes, one entry per rank: random streams, pools, partial sums.
+            "ranks": distributed.all_gather(self._rank_state(), self.world),
         }
+
+    def _rank_state(self) -> dict:
+        return {"rng": rng_state(),
+                "state": {name: obj.state_dict() for name, obj in self.recipe.state.items()},
+                "logs": {"sums": {k: v.cpu() for k, v in self._sums.items()}, "count": self._count}}
 
     def save(self) -> Path:
         self._check_finite()
         folder = self.out / "checkpoints"
         path = folder / "latest.pt"
         state = self.state_dict()
+        if not self.world.main:
+            return path
         ckpt.save_atomic(state, path)
         if self.options.keep > 0:
             ckpt.save_atomic(state, folder / f"step_{self.step:07d}.pt")
@@ -384,13 +450,18 @@ class Trainer:
                 module.load_state_dict(state["plugins"][inst][key])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != self.world.size:
+            raise ConfigError(f"{path} was written by {saved_world} process(es); resume it with the same number, "
+                              f"not {self.world.size}")
+        mine = state["ranks"][self.world.rank]
         for name, obj in self.recipe.state.items():
-            obj.load_state_dict(state["state"][name], device=self.device)
-        set_rng_state(state["rng"])
+            obj.load_state_dict(mine["state"][name], device=self.device)
+        set_rng_state(mine["rng"])
         self.step = int(state["step"])
-        self._sums = {k: v.to(self.device) for k, v in state["logs"]["sums"].items()}
+        self._sums = {k: v.to(self.device) for k, v in mine["logs"]["sums"].items()}
         self._first_bad = {k: torch.full((), -1, dtype=torch.long, device=self.device) for k in self._sums}
-        self._count = int(state["logs"]["count"])
+        self._count = int(mine["logs"]["count"])
         self.last_checkpoint = path
         if self.step >= self.total_steps:
             raise ConfigError(f"{path} is already at step {self.step}; pass --steps larger than that to continue")
@@ -403,6 +474,36 @@ class Trainer:
         path = self.out / "samples" / f"step_{self.step:07d}.png"
         sample_grid(self.recipe, self.nets, self.sample_dataset, self.options.samples, self.device, path)
         return path
+
+
+def dist_min():
+    return torch.distributed.ReduceOp.MIN
+
+
+def dist_max():
+    return torch.distributed.ReduceOp.MAX
+
+
+_COMPILE_WARNED = False
+
+
+def _compile(nets: dict) -> None:
+    """``torch.compile`` each network's forward; a network dynamo cannot compile runs eagerly
+    (``suppress_errors``) after one warning, so a compile failure never stops training."""
+    import warnings
+
+    import torch._dynamo
+
+    global _COMPILE_WARNED
+    torch._dynamo.config.suppress_errors = True
+    for name, net in nets.items():
+        try:
+            net.compile()
+        except Exception as exc:  # an old torch or a platform without a compiler backend
+            if not _COMPILE_WARNED:
+                warnings.warn(f"torch.compile unavailable ({exc}); training {name} and the rest eagerly")
+                _COMPILE_WARNED = True
+            return
 
 
 def _sample_source(options, recipe, build, train_dataset):

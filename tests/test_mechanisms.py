@@ -117,7 +117,8 @@ def test_a_term_can_flow_through_a_network_without_training_it(trainer):
 
     plugin = trainer.recipe.plugins["test_latent_l1"]
     step = Step(trainer._batch_for(0), trainer.nets, trainer.recipe.products)
-    trainer._backward(plugin.loss(step, "G"), tuple(plugin.detach_from), retain=False)
+    params = [p for name in ("G", "E") for p in trainer.nets[name].parameters()]
+    trainer._with_detached_terms({tuple(plugin.detach_from): [plugin.loss(step, "G")]}, params).backward()
     assert all(p.grad is None for p in trainer.nets["E"].parameters())  # E is frozen for this term ...
     assert all(p.grad is not None for p in trainer.nets["G"].parameters())  # ... its gradient reaches G
 

@@ -51,7 +51,7 @@ def test_shared_cyclegan_run_lowers_its_cycle_loss(cyclegan_demo_run):
 def test_checkpoint_is_plain_data(cyclegan_demo_run):
     state = torch.load(cyclegan_demo_run / "checkpoints" / "latest.pt", weights_only=True, map_location="cpu")
     assert state["step"] == SHARED_STEPS and state["format"] == ckpt.FORMAT
-    assert set(state["nets"]) == {"G_AB", "G_BA", "D_A", "D_B"} and state["state"]["pool_A"]["images"].shape[0] > 0
+    assert set(state["nets"]) == {"G_AB", "G_BA", "D_A", "D_B"} and state["ranks"][0]["state"]["pool_A"]["images"].shape[0] > 0
 
 
 def _tiny(tmp, steps, recipe="cyclegan", **train):
