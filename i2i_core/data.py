@@ -287,7 +287,9 @@ def open_dataset(spec: str, *, paired: bool, phase: str, image_size: int, channe
     """"demo" / "demo:NAME" → the procedural domains at image_size (no augmentation, ``length`` items);
     a folder → AlignedFolder if ``paired`` else UnalignedFolders, resized to load_size (default
     image_size·286/256 for training, image_size otherwise, as the reference tests) and cropped to
-    image_size. ``length`` applies to demo data only; a folder's length is its number of files."""
+    image_size. ``length`` applies to demo data only; a folder's length is its number of files.
+    ``preprocess_mode="zoom_and_patch"`` (SinCUT) → :class:`~i2i_core.single_image.SingleImagePair`
+    on a folder with one image per domain or on ``A.png,B.png``, crops of image_size."""
     if direction not in ("AtoB", "BtoA"):
         raise DataError(f"direction must be AtoB or BtoA, not {direction!r}")
     try:
@@ -299,6 +301,14 @@ def open_dataset(spec: str, *, paired: bool, phase: str, image_size: int, channe
             raise DataError(f"demo data is RGB: channels must be 3, not {channels}")
         split = "train" if phase == "train" else "test"
         dataset = DemoDataset(name, split=split, paired=paired, res=image_size, length=length)
+    elif preprocess_mode == "zoom_and_patch":
+        from .single_image import SingleImagePair, single_image_paths
+
+        first, second = channels, channels if channels_B is None else channels_B
+        if direction == "BtoA":
+            first, second = second, first
+        dataset = SingleImagePair(*single_image_paths(spec), crop=image_size, phase=phase, flip=flip,
+                                  channels_A=first, channels_B=second)
     else:
         if load_size is None:
             load_size = round(image_size * 286 / 256) if phase == "train" else image_size

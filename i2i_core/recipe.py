@@ -141,7 +141,7 @@ class DataSpec:
     batch_size: int = attrs.field(default=1, converter=int, validator=v.ge(1))
     load_size: int | None = None
     preprocess: str = attrs.field(default="resize_and_crop",
-                                  validator=v.in_(["resize_and_crop", "crop", "scale_width_and_crop", "none"]))
+                                  validator=v.in_(["resize_and_crop", "crop", "scale_width_and_crop", "none", "zoom_and_patch"]))
     flip: bool = True
     epochs: int = attrs.field(default=200, converter=int, validator=v.ge(1))
 

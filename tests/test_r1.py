@@ -1,0 +1,99 @@
+"""The R1 gradient penalty against closed forms (spec §1.4), and the plugin around it."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from i2i_core.step import Step
+from i2i_plugins.r1 import R1, r1_penalty
+
+shapes = st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4))
+values = st.floats(-3, 3, allow_nan=False, width=32)
+gammas = st.floats(0.0, 10.0, allow_nan=False)
+
+
+@st.composite
+def problems(draw):
+    shape = draw(shapes)
+    images = draw(arrays(np.float32, shape, elements=values))
+    weights = draw(arrays(np.float32, shape[1:], elements=values))
+    return torch.from_numpy(images).requires_grad_(), torch.from_numpy(weights)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problem=problems(), gamma=gammas, offset=values)
+def test_r1_property_linear_discriminator_has_closed_form(problem, gamma, offset):
+    # D(y)_b = Σ w·y_b + c: every sample's gradient is w, so R1 = γ/2 · ‖w‖².
+    real, w = problem
+    pred = (real * w).flatten(1).sum(1, keepdim=True) + offset
+    want = gamma / 2 * float((w.double() ** 2).sum())
+    assert r1_penalty(pred, real, gamma).item() == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problem=problems(), gamma=gammas)
+def test_r1_property_quadratic_discriminator_averages_over_samples(problem, gamma):
+    # D(y)_b = Σ a·y_b²: gradient 2a·y_b, so R1 = γ/2 · (1/B) Σ_b Σ (2a·y_b)².
+    real, a = problem
+    pred = (a * real ** 2).flatten(1).sum(1, keepdim=True)
+    per_sample = ((2 * a.double() * real.detach().double()) ** 2).flatten(1).sum(1)
+    want = gamma / 2 * float(per_sample.mean())
+    assert r1_penalty(pred, real, gamma).item() == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(problem=problems(), constant=values)
+def test_r1_property_zero_for_a_discriminator_constant_in_its_input(problem, constant):
+    real, _ = problem
+    pred = 0 * real.flatten(1).sum(1, keepdim=True) + constant
+    assert r1_penalty(pred, real).item() == 0.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(problem=problems(), gamma=st.floats(0.1, 10.0))
+def test_r1_property_scales_linearly_with_gamma(problem, gamma):
+    real, w = problem
+    pred = torch.tanh(real * w).flatten(1).sum(1, keepdim=True)
+    base = r1_penalty(pred, real, 1.0)
+    assert r1_penalty(pred, real, gamma).item() == pytest.approx(gamma * base.item(), rel=1e-5, abs=1e-7)
+    assert base.item() >= 0
+
+
+def small_discriminator():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.LazyLinear(1))
+
+
+def r1_step(index=0):
+    real = torch.rand(3, 3, 8, 8) * 2 - 1
+    return Step({"real_B": real}, {"D": small_discriminator()}, {}, index=index)
+
+
+def test_r1_gradient_reaches_the_discriminator_parameters():
+    step = r1_step()
+    value = R1(discriminator="D").loss(step, "D")
+    value.backward()
+    *inner, last_bias = step.net("D").parameters()
+    assert value.item() > 0 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in inner)
+    assert last_bias.grad is None  # an output offset does not change ∂D/∂y
+    assert not step["real_B"].requires_grad  # the shared batch tensor is left alone
+
+
+def test_r1_plugin_equals_the_penalty_on_the_real_images():
+    step = r1_step()
+    real = step["real_B"].clone().requires_grad_()
+    want = r1_penalty(step.net("D")(real), real, 2.0)
+    assert R1(discriminator="D", gamma=2.0).loss(step, "D").item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_r1_lazy_interval_scales_by_k_and_skips_other_steps():
+    every = R1(discriminator="D").loss(r1_step(index=6), "D")
+    lazy = R1(discriminator="D", interval=3)
+    assert lazy.loss(r1_step(index=6), "D").item() == pytest.approx(3 * every.item(), rel=1e-6)
+    assert lazy.loss(r1_step(index=7), "D").item() == 0.0
+    with pytest.raises(ValueError):
+        R1(interval=0)
+    with pytest.raises(ValueError):
+        R1(gamma=-1)

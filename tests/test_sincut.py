@@ -1,0 +1,215 @@
+"""SinCUT: StyleGAN2-style networks (spec §5.7, §5.8), single-image data (§4.3), and the recipe
+trained, resumed and used for translation through the command line."""
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from i2i_core.data import DataError, open_dataset
+from i2i_core.nets.stylegan import (Blur, ConvLayer, EqualConv2d, StyledConv, StyleGAN2Discriminator,
+                                    StyleGAN2Generator)
+from i2i_core.single_image import SingleImagePair, zoom_and_patch
+
+
+def n_params(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+def on_meta(factory, **kwargs):
+    with torch.device("meta"):
+        return factory(**kwargs)
+
+
+# --- networks ---------------------------------------------------------------------------------
+
+def test_generator_parameter_count_and_reference_keys():
+    net = on_meta(StyleGAN2Generator, ngf=10, image_size=64)
+    keys = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert n_params(net) == 3_068_404
+    assert keys["encoder.convs.2.conv2.0.kernel"] == (4, 4)
+    assert keys["encoder.convs.2.conv2.1.weight"] == (160, 80, 3, 3)
+    assert keys["encoder.convs.1.0.weight"] == (80, 3, 1, 1) and keys["encoder.convs.1.1.bias"] == (80,)
+    assert keys["encoder.convs.2.skip.1.weight"] == (160, 80, 1, 1)
+    assert "encoder.convs.3.skip.1.weight" not in keys  # same width, no downsampling: identity skip
+    assert keys["decoder.convs.3.conv.weight"] == (1, 80, 160, 3, 3)
+    assert keys["decoder.convs.3.noise.weight"] == (1,)
+    assert keys["decoder.convs.4.0.weight"] == (3, 80, 1, 1)
+    assert len(net.encoder.convs) == 6 and len(net.decoder.convs) == 5
+
+
+def test_discriminator_parameter_count_and_reference_keys():
+    net = on_meta(StyleGAN2Discriminator, ndf=8, image_size=64)
+    keys = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert n_params(net) == 5_885_473
+    assert keys["convs.0.0.weight"] == (32, 3, 1, 1)
+    assert keys["convs.1.skip.1.weight"] == (64, 32, 1, 1)
+    assert keys["convs.4.conv2.1.weight"] == (384, 256, 3, 3)
+    assert keys["final_conv.0.weight"] == (384, 384, 3, 3)
+    assert keys["final_linear.0.weight"] == (384, 6144) and keys["final_linear.1.weight"] == (1, 384)
+
+
+def test_networks_are_sized_by_the_nearest_power_of_two():
+    assert n_params(on_meta(StyleGAN2Generator, image_size=60)) == 3_068_404
+    small = on_meta(StyleGAN2Discriminator, ndf=2, image_size=32)
+    assert len(small.convs) == 4 and tuple(small.final_linear[0].weight.shape) == (128, 128 * 16)
+
+
+def test_generator_taps_shapes_and_any_even_size():
+    torch.manual_seed(0)
+    net = StyleGAN2Generator(ngf=10, image_size=64)
+    taps = net.tap_indices()
+    assert {k: taps[k] for k in ("input", "down1", "res2")} == {"input": 0, "down1": 2, "res2": 4}
+    x = torch.randn(2, 3, 64, 64)
+    feats = net.encode(x, [taps["input"], taps["down1"], taps["res2"]])
+    assert [tuple(f.shape) for f in feats] == [(2, 3, 64, 64), (2, 160, 32, 32), (2, 160, 32, 32)]
+    assert torch.equal(feats[0], x)
+    assert torch.equal(net.encode(x, [4])[0], feats[2])
+    assert net.size_multiple == 2
+    for size in ((64, 64), (46, 58)):
+        assert net(torch.randn(1, 3, *size)).shape == (1, 3, *size)
+    with pytest.raises(ValueError):
+        net.encode(x, [4, 2])
+
+
+def test_cpu_forward_and_backward_reach_every_parameter():
+    torch.manual_seed(0)
+    gen, disc = StyleGAN2Generator(ngf=2, image_size=32), StyleGAN2Discriminator(ndf=2, image_size=32)
+    with torch.no_grad():
+        gen.decoder.convs[3].noise.weight.fill_(0.1)
+    score = disc(gen(torch.randn(2, 3, 32, 32)))
+    assert score.shape == (2, 1)
+    score.sum().backward()
+    for net in (gen, disc):
+        missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+        assert not missing
+    with pytest.raises(ValueError, match="32×32"):
+        disc(torch.randn(1, 3, 64, 64))
+
+
+def test_noise_is_fresh_at_every_call_and_follows_the_global_generator():
+    torch.manual_seed(0)
+    net = StyleGAN2Generator(ngf=2, image_size=32)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        quiet = net(x)
+        assert torch.equal(quiet, net(x))  # the noise weight starts at 0
+        net.decoder.convs[3].noise.weight.fill_(1.0)
+        torch.manual_seed(5)
+        first, second = net(x), net(x)
+        torch.manual_seed(5)
+        replay = net(x)
+    assert not torch.equal(first, second) and torch.equal(first, replay)
+
+
+def test_equalised_conv_blur_and_upsampling_numerics():
+    torch.manual_seed(0)
+    conv = EqualConv2d(4, 5, 3, padding=1)
+    x = torch.randn(2, 4, 6, 6)
+    assert torch.allclose(conv(x), F.conv2d(x, conv.weight / math.sqrt(4 * 9), conv.bias, padding=1), atol=1e-6)
+    assert conv.weight.std().item() == pytest.approx(1.0, abs=0.15)  # stored N(0, 1)
+    constant = torch.full((1, 2, 12, 12), 0.7)
+    assert torch.allclose(Blur((2, 2))(constant)[..., 3:-3, 3:-3], constant[..., :7, :7])  # gain 1
+    # Stride-2 downsampling ConvLayer: H → H/2 for the 3×3 conv and the 1×1 skip alike.
+    assert ConvLayer(2, 3, 3, downsample=True)(constant).shape == (1, 3, 6, 6)
+    assert ConvLayer(2, 3, 1, downsample=True, activate=False, bias=False)(constant).shape == (1, 3, 6, 6)
+    up = StyledConv(2, 3)
+    out = up.conv(torch.randn(1, 2, 5, 7))
+    assert out.shape == (1, 3, 10, 14)
+    weight = up.conv.weight[0] / math.sqrt(2 * 9)
+    demodulated = weight / weight.pow(2).sum((1, 2, 3), keepdim=True).sqrt()
+    # A constant input through the stride-2 transposed conv and the ×4 blur stays constant inside,
+    # at the sum of every tap: each axis alternates 2 taps / 1 tap, which [1,3,3,1]·2/8 averages.
+    flat = up.conv(torch.ones(1, 2, 8, 8))[..., 4:-4, 4:-4]
+    assert torch.allclose(flat, demodulated.sum((1, 2, 3)).view(1, 3, 1, 1).expand_as(flat), atol=1e-5)
+
+
+# --- single-image data --------------------------------------------------------------------------
+
+def write_png(path, size, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.fixture
+def single(tmp_path):
+    """A folder with one 48×40 image in trainA/ and one 56×48 image in trainB/."""
+    write_png(tmp_path / "single" / "trainA" / "a.png", (48, 40), seed=1)
+    write_png(tmp_path / "single" / "trainB" / "b.png", (56, 48), seed=2)
+    return tmp_path / "single"
+
+
+def open_single(spec, phase="train", size=16):
+    return open_dataset(str(spec), paired=False, phase=phase, image_size=size, preprocess_mode="zoom_and_patch")
+
+
+def test_items_are_crops_determined_by_their_key(single):
+    data = open_single(single)
+    assert isinstance(data, SingleImagePair) and len(data) == 100_000
+    first = data[(123, 456)]
+    again = open_single(single)[(123, 456)]
+    assert set(first) == {"real_A", "real_B"}
+    for name in first:
+        assert first[name].shape == (3, 16, 16) and torch.equal(first[name], again[name])
+        assert -1 <= first[name].min() and first[name].max() <= 1
+    others = [data[(123, seed)]["real_A"] for seed in range(6)] + [data[(index, 456)]["real_A"] for index in range(6)]
+    assert not all(torch.equal(first["real_A"], other) for other in others)
+
+
+def test_zooms_are_drawn_per_group_of_indices_within_range(single):
+    data = SingleImagePair(single / "trainA" / "a.png", single / "trainB" / "b.png", crop=16, group_size=4,
+                           length=400, scale_max=3)
+    for table in data.zooms:
+        assert table.shape == (101, 2) and (table >= 1 / 3).all() and (table <= 1).all()
+        assert table.std() > 0.1  # spread over the range, not a constant
+    assert not np.allclose(data.zooms[0], data.zooms[1])  # A and B independent
+    assert sorted(data.cells[0].tolist()) == list(range(400)) and not np.array_equal(data.cells[0], data.cells[1])
+
+
+def test_zoom_and_patch_takes_column_major_cells_of_the_zoomed_image():
+    crop = 4
+    image = torch.arange(8 * 8, dtype=torch.float32).view(1, 8, 8) / 63
+    rng = random.Random(0)
+    cells = [zoom_and_patch(image, (1.0, 1.0), cell, crop, rng, flip=False) for cell in range(5)]
+    expect = lambda top, left: image[:, top:top + crop, left:left + crop] * 2 - 1  # noqa: E731
+    assert torch.equal(cells[0], expect(0, 0)) and torch.equal(cells[1], expect(4, 0))  # down the column first
+    assert torch.equal(cells[2], expect(0, 4)) and torch.equal(cells[4], cells[0])  # then modulo 4 cells
+    big = torch.rand(3, 30, 40)
+    shrunk = zoom_and_patch(big, (0.5, 0.5), 0, 8, random.Random(1))
+    assert shrunk.shape == (3, 8, 8)
+    # A zoom below crop/size keeps at least one whole cell: the image is never smaller than the crop.
+    assert zoom_and_patch(big, (0.1, 0.1), 3, 12, random.Random(2)).shape == (3, 12, 12)
+
+
+def test_two_files_spec_and_the_test_phase_whole_images(single):
+    spec = f"{single / 'trainA' / 'a.png'},{single / 'trainB' / 'b.png'}"
+    assert torch.equal(open_single(spec)[(7, 8)]["real_B"], open_single(single)[(7, 8)]["real_B"])
+    test = open_single(single, phase="test")
+    item = test[(0, 0)]
+    assert len(test) == 1 and item["real_A"].shape == (3, 40, 48) and item["real_B"].shape == (3, 48, 56)
+    flipped = open_dataset(str(single), paired=False, phase="train", image_size=16, direction="BtoA",
+                           preprocess_mode="zoom_and_patch")
+    assert torch.equal(flipped[(3, 4)]["real_A"], open_single(single)[(3, 4)]["real_B"])
+
+
+def test_single_image_data_errors(single, tmp_path):
+    (tmp_path / "empty" / "trainA").mkdir(parents=True)
+    (tmp_path / "empty" / "trainB").mkdir()
+    write_png(tmp_path / "two" / "trainA" / "a.png", (20, 20))
+    write_png(tmp_path / "two" / "trainA" / "b.png", (20, 20))
+    write_png(tmp_path / "two" / "trainB" / "b.png", (20, 20))
+    cases = {
+        str(tmp_path / "two"): "holds 2 images",
+        str(tmp_path / "empty"): "holds 0 images",
+        f"{single / 'trainA' / 'a.png'},{tmp_path / 'missing.png'}": "missing.png does not exist",
+        str(tmp_path / "nowhere"): "nowhere does not exist",
+    }
+    for spec, message in cases.items():
+        with pytest.raises(DataError, match=message) as caught:
+            open_single(spec)
+        assert "\n" not in str(caught.value)
