@@ -6,32 +6,8 @@ presets are interleaved (A B A B) so that machine noise hits both alike.
     python benchmarks/step_time.py --recipe cyclegan --size 64 --steps 10
 """
 import argparse
-import statistics
-import time
 
-import torch
-
-from i2i_core.recipe import BuildOptions, build_recipe
-
-
-class Runner:
-    def __init__(self, recipe_name, preset, size, batch, device):
-        from i2i_core.trainer import Trainer, TrainOptions
-
-        build = BuildOptions(image_size=size, preset=preset)
-        recipe = build_recipe(recipe_name, build, sets={"data.batch_size": batch})
-        self.trainer = Trainer(recipe, TrainOptions(data="demo", out="/tmp/i2i-bench", steps=10 ** 6, device=device),
-                               build)
-        self.batch = {k: torch.randn_like(v) for k, v in self.trainer._batch_for(0).items()}
-        self.iteration = 0
-
-    def step(self) -> float:
-        start = time.perf_counter()
-        self.trainer.train_step(self.batch, self.iteration)
-        if self.trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-        self.iteration += 1
-        return time.perf_counter() - start
+from _common import Timer, machine, make_trainer
 
 
 def main():
@@ -43,21 +19,19 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    runners = {preset: Runner(args.recipe, preset, args.size, args.batch, args.device) for preset in ("tiny", "paper")}
-    for runner in runners.values():
+    timers = {preset: Timer(make_trainer(args.recipe, size=args.size, batch=args.batch, preset=preset,
+                                         device=args.device)) for preset in ("tiny", "paper")}
+    for timer in timers.values():
         for _ in range(args.warmup):
-            runner.step()
-    times = {preset: [] for preset in runners}
+            timer.step(record=False)
     for _ in range(args.steps):
-        for preset, runner in runners.items():
-            times[preset].append(runner.step())
-    base = statistics.median(times["tiny"])
-    print(f"{args.recipe} {args.size}x{args.size} batch {args.batch} on {args.device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {args.steps} timed steps")
+        for timer in timers.values():
+            timer.step()
+    base = timers["tiny"].median
+    print(f"{args.recipe} {args.size}x{args.size} batch {args.batch}, {machine(args.device)}, {args.steps} timed steps")
     print(f"{'preset':8} {'median s/step':>14} {'min s/step':>11} {'ratio':>7}")
-    for preset, values in times.items():
-        median = statistics.median(values)
-        print(f"{preset:8} {median:14.4f} {min(values):11.4f} {median / base:7.2f}")
+    for preset, timer in timers.items():
+        print(f"{preset:8} {timer.median:14.4f} {timer.best:11.4f} {timer.median / base:7.2f}")
 
 
 if __name__ == "__main__":
