@@ -1,0 +1,245 @@
+"""PatchNCE: patchwise contrastive loss (Park, Efros, Zhang, Zhu, "Contrastive Learning for Unpaired
+Image-to-Image Translation", ECCV 2020).
+
+A patch of the output should match the input patch at the same place better than the input's
+other patches. With q_i the projected encoder feature of output patch i and k_j those of the
+input (unit vectors, τ = 0.07, keys carry no gradient), for each tapped layer l:
+
+    ℓ_l(i) = −log( exp(q_i·k_i/τ) / (exp(q_i·k_i/τ) + Σ_{j≠i} exp(q_i·k_j/τ) + exp(−10/τ)) )
+    L_NCE(x, G(x)) = (1/L) Σ_l mean_i ℓ_l(i)
+    L_patchnce = Σ_G 0.5·(L_NCE(x, G(x)) + L_NCE(y, G(y)))   (identity on; L_NCE(x, G(x)) alone off)
+
+The exp(−10/τ) term is the reference code's: it sets the j = i entry of the similarity matrix to
+−10 instead of dropping it, a negative of weight ≈ e^−143. The negatives j are the P sampled
+patches of the same image, or all B·P patches of the batch with ``negatives_from_minibatch``
+(SinCUT). Features are the generator's own encoder taps (``G.encode``), named semantically
+(``padded_input``, ``down1_conv``, ``res1`` ...) and mapped to each architecture's indices by
+``G.tap_indices()``; ``res{k}`` beyond the generator's last residual block means its last block,
+so the CUT layer set works on shallow (``tiny``) generators. Each generator gets a projection
+head F (per layer Linear(C, 256), ReLU, Linear(256, 256)) created from the first batch, trained
+by its own optimiser in the phase of the G role. With ``flip_equivariance`` (FastCUT) the recipe
+flips the generator's input on a coin toss and says so in the product ``flipped``; the query maps
+are then flipped back before sampling.
+"""
+from __future__ import annotations
+
+import re
+
+import attrs
+import torch
+from attrs import validators as v
+from torch import nn
+
+from i2i_core import plugins as registry
+from i2i_core.errors import PluginError
+from i2i_core.loss import LossPlugin
+from i2i_core.nets import init_weights
+from i2i_core.recipe import OptimizerSpec
+from i2i_core.step import Step
+
+CUT_LAYERS = ("padded_input", "down1_conv", "down2_conv", "res1", "res5")
+NEGATIVE_SELF = -10.0  # the reference's fill value for the positive pair among the negatives
+NORM_EPS = 1e-7
+
+
+def patch_nce_loss(query, key, temperature=0.07, negatives_from_minibatch=False):
+    """Per-patch InfoNCE loss, (B, P) from L2-normalised (B, P, D) queries and keys.
+
+    Query i's logits are [q_i·k_i, q_i·k_j for every j of its group] / temperature, with the
+    j = i entry set to −10 before dividing; the target is class 0. The group is the P patches of
+    the same image, or all B·P patches with ``negatives_from_minibatch``; the number of groups
+    comes from the tensor, never from a configured batch size. Keys are detached.
+    """
+    batch, patches, dim = query.shape
+    key = key.detach()
+    with torch.autocast(query.device.type, enabled=False):
+        precision = torch.promote_types(query.dtype, torch.float32)  # bf16 logits / 0.07 lose too much
+        q, k = query.to(precision), key.to(precision)
+        if negatives_from_minibatch:
+            q, k = q.reshape(1, batch * patches, dim), k.reshape(1, batch * patches, dim)
+        positive = (q * k).sum(-1, keepdim=True)
+        similarity = q @ k.transpose(1, 2)
+        own = torch.eye(similarity.shape[-1], dtype=torch.bool, device=similarity.device)
+        similarity = similarity.masked_fill(own, NEGATIVE_SELF)
+        logits = torch.cat([positive, similarity], dim=-1) / temperature
+        return -torch.log_softmax(logits, dim=-1)[..., 0].reshape(batch, patches)
+
+
+class PatchSampler(nn.Module):
+    """CUT's PatchSampleF: one MLP per tapped layer (state-dict keys ``mlp_{i}.0/2.*`` as the reference)."""
+
+    def __init__(self, channels, width: int = 256):
+        super().__init__()
+        self.layers = len(channels)
+        for i, c in enumerate(channels):
+            setattr(self, f"mlp_{i}", nn.Sequential(nn.Linear(c, width), nn.ReLU(), nn.Linear(width, width)))
+
+    @staticmethod
+    def draw_ids(feature: torch.Tensor, num_patches: int) -> torch.Tensor:
+        """min(P, H·W) distinct locations (row-major h·W + w) from torch's global generator."""
+        h, w = feature.shape[-2:]
+        return torch.randperm(h * w)[:num_patches].to(feature.device)
+
+    def project(self, layer: int, feature: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) map → (B, P, width) unit rows at locations ``ids``, shared by every image."""
+        b, c = feature.shape[:2]
+        rows = feature.permute(0, 2, 3, 1).reshape(b, -1, c)[:, ids]
+        out = getattr(self, f"mlp_{layer}")(rows).float()
+        return out / (out.norm(dim=-1, keepdim=True) + NORM_EPS)
+
+
+def resolve_taps(taps: dict, layers, generator: str) -> list[int]:
+    """Sorted distinct raw indices for the semantic ``layers``; ``res{k}`` past the last block is the last block."""
+    blocks = sorted((int(m.group(1)), name) for name in taps if (m := re.fullmatch(r"res(\d+)", name)))
+    found = []
+    for layer in layers:
+        if layer not in taps and blocks and re.fullmatch(r"res\d+", layer):
+            layer = blocks[-1][1]
+        if layer not in taps:
+            raise PluginError(f"plugin 'patchnce': generator {generator!r} has no feature tap {layer!r} "
+                              f"(its taps: {', '.join(taps)})")
+        found.append(taps[layer])
+    return sorted(set(found))
+
+
+def _triples(value):
+    if value is None:
+        return None
+    triples = tuple(tuple(t) for t in value)
+    for t in triples:
+        if len(t) != 3 or not all(isinstance(x, str) for x in t):
+            raise ValueError(f"each entry is [generator, source, translated] names; got {list(t)}")
+    return triples
+
+
+# Where a recipe's translators leave their images: direction → (source, translated), (real, identity).
+DIRECTIONS = {"AtoB": (("real_A", "fake_B"), ("real_B", "idt_B")),
+              "BtoA": (("real_B", "fake_A"), ("real_A", "idt_A"))}
+
+
+@attrs.define(kw_only=True, eq=False)
+class PatchNCE(LossPlugin):
+    """Patchwise contrastive loss between a generator's input and output encoder features.
+
+    pairs:          (generator, source, translated) triples, the X path NCE(x, G(x));
+    identity_pairs: (generator, target-domain real, identity output) triples, NCE(y, G(y)),
+                    used when ``identity`` is on. Both default to what the recipe's translators
+                    produce (``fake_B``/``idt_B`` for AtoB, ``fake_A``/``idt_A`` for BtoA).
+    Each generator's paths are averaged, generators summed.
+    """
+
+    name = "patchnce"
+
+    layers: tuple = attrs.field(default=CUT_LAYERS, converter=tuple,
+                                validator=v.deep_iterable(v.instance_of(str), v.min_len(1)))
+    num_patches: int = attrs.field(default=256, converter=int, validator=v.ge(1))
+    temperature: float = attrs.field(default=0.07, converter=float, validator=v.gt(0.0))
+    negatives_from_minibatch: bool = attrs.field(default=False, validator=v.instance_of(bool))
+    identity: bool = attrs.field(default=True, validator=v.instance_of(bool))
+    flip_equivariance: bool = attrs.field(default=False, validator=v.instance_of(bool))
+    head_width: int = attrs.field(default=256, converter=int, validator=v.ge(1))
+    pairs: tuple | None = attrs.field(default=None, converter=_triples)
+    identity_pairs: tuple | None = attrs.field(default=None, converter=_triples)
+    _samplers: dict = attrs.field(factory=dict, init=False)
+    _taps: dict = attrs.field(factory=dict, init=False)
+
+    # -- what it needs -------------------------------------------------------------------------
+    def paths(self) -> dict[str, list[tuple[str, str]]]:
+        """generator → its (source, translated) paths: the X path, then identity when on."""
+        found: dict[str, list] = {}
+        for generator, source, out in (self.pairs or ()) + ((self.identity_pairs or ()) if self.identity else ()):
+            found.setdefault(generator, []).append((source, out))
+        return found
+
+    def reads(self):
+        names = [name for paths in self.paths().values() for path in paths for name in path]
+        return tuple(names + (["flipped"] if self.flip_equivariance else []))
+
+    def networks(self):
+        return tuple(self.paths())
+
+    def check(self, recipe):
+        if not self.paths():
+            raise PluginError(f"plugin 'patchnce' finds no generator output to compare in recipe {recipe.name!r}; "
+                              f"give pairs=[[generator, source, translated]]")
+        for generator in self.paths():
+            kind = recipe.nets[generator].kind
+            cls = registry.get_network(kind)
+            if not all(callable(getattr(cls, method, None)) for method in ("encode", "tap_indices")):
+                raise PluginError(f"plugin 'patchnce' needs feature taps (encode and tap_indices) on generator "
+                                  f"{generator!r}, but network kind {kind!r} has none; use a ResNet generator")
+
+    def setup(self, recipe, instance):
+        if self.pairs is None or self.identity_pairs is None:
+            made = recipe.producible()
+            x_path, y_path = [], []
+            for direction, generator in recipe.translators.items():
+                if isinstance(generator, str) and direction in DIRECTIONS:
+                    (source, out), (real, idt) = DIRECTIONS[direction]
+                    x_path += [(generator, source, out)] if {source, out} <= made else []
+                    y_path += [(generator, real, idt)] if {real, idt} <= made else []
+            self.pairs = x_path if self.pairs is None else self.pairs
+            self.identity_pairs = y_path if self.identity_pairs is None else self.identity_pairs
+        name, k = "F", 2
+        while name in recipe.optimizers:
+            name, k = f"F_{k}", k + 1
+        recipe.optimizers[name] = OptimizerSpec(modules=[instance])
+        for phase in recipe.phases:
+            if phase.name == self.phase_of("G"):
+                phase.optimizers = phase.optimizers + (name,)
+
+    # -- the projection heads ------------------------------------------------------------------
+    def modules(self):
+        return dict(self._samplers)
+
+    @torch.no_grad()
+    def materialize(self, step):
+        self._samplers, self._taps = {}, {}
+        for generator, paths in self.paths().items():
+            net = step.net(generator)
+            self._taps[generator] = resolve_taps(net.tap_indices(), self.layers, generator)
+            features = net.encode(step[paths[0][0]], self._taps[generator])
+            sampler = PatchSampler([f.shape[1] for f in features], self.head_width)
+            self._samplers[generator] = init_weights(sampler, "xavier", 0.02)
+
+    # -- the loss ------------------------------------------------------------------------------
+    def features(self, step, generator: str, source: str, translated: str, flipped: bool = False):
+        """Per tapped layer, (query, key): projected (B, P, width) features of ``translated`` and of
+        ``source`` at the same P locations. The key call draws the locations, the query reuses them."""
+        if generator not in self._samplers:
+            raise PluginError("plugin 'patchnce' has no projection head yet: materialize(step) runs first")
+        net, sampler, taps = step.net(generator), self._samplers[generator], self._taps[generator]
+        with torch.no_grad():
+            key_maps = net.encode(step[source], taps)
+            ids = [sampler.draw_ids(k, self.num_patches) for k in key_maps]
+            keys = [sampler.project(i, k, idx) for i, (k, idx) in enumerate(zip(key_maps, ids))]
+        query_maps = net.encode(step[translated], taps)
+        if flipped:  # the output came from the mirrored input: mirror its features back into place
+            query_maps = [q.flip(-1) for q in query_maps]
+        queries = [sampler.project(i, q, idx) for i, (q, idx) in enumerate(zip(query_maps, ids))]
+        return list(zip(queries, keys))
+
+    def loss(self, step, role):
+        flipped = self.flip_equivariance and bool(step["flipped"])
+        per_generator = []
+        for generator, paths in self.paths().items():
+            nce = []
+            for source, translated in paths:
+                layers = [patch_nce_loss(q, k, self.temperature, self.negatives_from_minibatch).mean()
+                          for q, k in self.features(step, generator, source, translated, flipped)]
+                nce.append(torch.stack(layers).mean())
+            per_generator.append(torch.stack(nce).mean())
+        return torch.stack(per_generator).sum()
+
+    def example_step(self) -> Step:
+        """A step on a small CUT generator with random images (for the registry tests)."""
+        from i2i_core.nets import ResnetGenerator
+
+        torch.manual_seed(0)
+        if not self.pairs:
+            self.pairs, self.identity_pairs = (("G", "real_A", "fake_B"),), (("G", "real_B", "idt_B"),)
+        batch = {name: torch.randn(2, 3, 16, 16, requires_grad=True) for name in ("real_A", "fake_B", "real_B", "idt_B")}
+        batch["flipped"] = torch.tensor(True)
+        step = Step(batch, {"G": ResnetGenerator(ngf=4, n_blocks=1, antialias=True)}, {})
+        self.materialize(step)
+        return step
