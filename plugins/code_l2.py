@@ -1,0 +1,42 @@
+"""L2 penalty on latent codes (DRIT, Lee et al. 2018: the content-code regulariser of its reference code).
+
+For each named code c (a content map, or a deterministic attribute code):
+
+    L_l2 = Σ_c mean(c²)
+
+the mean over every element of the code, summed over the codes. DRIT adds it with weight 0.01 on
+both content codes (as they leave the encoder, noise included); its feature-wise variant uses the
+same penalty in place of the KL on its deterministic attribute codes. It pulls the codes towards
+N(0, I)'s scale without the log-variance a Gaussian KL needs.
+"""
+from __future__ import annotations
+
+import attrs
+import torch
+
+from i2i_core.loss import LossPlugin
+
+
+def code_l2_loss(code: torch.Tensor) -> torch.Tensor:
+    """mean(code²) over every element."""
+    return code.pow(2).mean()
+
+
+def _names(value) -> tuple:
+    names = (value,) if isinstance(value, str) else tuple(value)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"codes is a list of product names; got {value!r}")
+    return names
+
+
+@attrs.define(kw_only=True, eq=False)
+class CodeL2(LossPlugin):
+    name = "code_l2"
+
+    codes: tuple = attrs.field(default=("content_A", "content_B"), converter=_names)
+
+    def reads(self):
+        return self.codes
+
+    def loss(self, step, role):
+        return torch.stack([code_l2_loss(step[name]) for name in self.codes]).sum()
