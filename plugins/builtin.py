@@ -44,3 +44,10 @@ def i2i_networks():
     for module in _modules("i2i_core.nets"):
         kinds.update(getattr(module, "NETWORK_KINDS", {}))
     return kinds
+
+
+@hookimpl
+def i2i_metrics():
+    from i2i_core.metrics.registry import builtin_metrics
+
+    return builtin_metrics()
