@@ -2,6 +2,9 @@
 patch sampling, flip-back, and the plugin dropped into recipes that did not plan for it."""
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -215,3 +218,12 @@ def test_a_layer_name_that_exists_nowhere_is_named(tmp_path):
     recipe = build_recipe("cyclegan", tiny_build(), sets={"data.batch_size": 2}, adds=["patchnce:layers=conv9"])
     with pytest.raises(PluginError, match="no feature tap 'conv9'"):
         Trainer(recipe, TrainOptions(data="demo", out=tmp_path, steps=1), tiny_build())
+
+
+def test_the_example_drops_patchnce_into_cyclegan(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "examples" / "patchnce_in_cyclegan.py"
+    result = subprocess.run([sys.executable, str(script), "--steps", "2", "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    row = json.loads(result.stdout.splitlines()[-1])
+    assert row["step"] == 2 and row["patchnce"] > 0 and row["cycle"] > 0
