@@ -167,7 +167,7 @@ class PatchNCE(LossPlugin):
             cls = registry.get_network(kind)
             if not all(callable(getattr(cls, method, None)) for method in ("encode", "tap_indices")):
                 raise PluginError(f"plugin 'patchnce' needs feature taps (encode and tap_indices) on generator "
-                                  f"{generator!r}, but network kind {kind!r} has none; use a ResNet generator")
+                                  f"{generator!r}, but network kind {kind!r} has none (resnet_generator has them)")
 
     def setup(self, recipe, instance):
         if self.pairs is None or self.identity_pairs is None:
