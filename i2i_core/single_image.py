@@ -4,8 +4,9 @@ Training items come from ``zoom_and_patch``: image A is resized (bilinear) to
 (max(crop, W·zw), max(crop, H·zh)) with a zoom (zw, zh) ~ U(1/scale_max, 1), split into a grid of
 crop×crop cells shifted by a random offset, and one cell is taken, then flipped at random; B the
 same, with tables of its own. As in the reference, the zooms form a table drawn once when the
-dataset is made, one pair per group of ``group_size`` consecutive indices (the reference's batch
-size; the sampler shuffles indices, so a batch mixes zooms, as the reference's does), and the cell
+dataset is made, one pair per group of ``batch_size`` consecutive indices (the reference's rule,
+meant as one zoom per batch; its loader, like ours, shuffles indices, so a batch mixes zooms; the
+datasets cannot know the run's batch size, so ``open_dataset`` groups by 16, SinCUT's), and the cell
 is idx mod #cells for idx from a once-shuffled permutation of the indices. Both tables come from
 ``table_seed``, so an item depends only on its key ``(index, seed)``; the seed gives the offset
 and the flip. The test phase gives the whole images, sides rounded to multiples of 4.
@@ -81,24 +82,24 @@ class SingleImagePair(torch.utils.data.Dataset):
     ``length`` fixes the epoch (the reference's 100 000 items, i.e. 6 250 steps of 16).
     """
 
-    def __init__(self, path_A, path_B, crop: int = 64, group_size: int = 16, length: int = 100_000,
+    def __init__(self, path_A, path_B, crop: int = 64, batch_size: int = 16, length: int = 100_000,
                  scale_max: float = 3.0, flip: bool = True, phase: str = "train", channels_A: int = 3,
                  channels_B: int = 3, table_seed: int = 0):
         if scale_max < 1:
             raise DataError(f"scale_max must be at least 1, got {scale_max}")
-        if crop < 1 or group_size < 1 or length < 1:
-            raise DataError(f"crop, group_size and length must be positive (got {crop}, {group_size}, {length})")
+        if crop < 1 or batch_size < 1 or length < 1:
+            raise DataError(f"crop, batch_size and length must be positive (got {crop}, {batch_size}, {length})")
         self.paths = (Path(path_A), Path(path_B))
         for path in self.paths:
             if not path.is_file():
                 raise DataError(f"{path} does not exist")
         check_headers(self.paths)
         self.images = (load_image(self.paths[0], channels_A), load_image(self.paths[1], channels_B))
-        self.crop, self.group_size, self.scale_max, self.flip = crop, group_size, scale_max, flip
+        self.crop, self.batch_size, self.scale_max, self.flip = crop, batch_size, scale_max, flip
         self.phase = phase
         self.length = length if phase == "train" else 1
         gen = np.random.default_rng(table_seed)
-        groups = length // group_size + 1
+        groups = length // batch_size + 1
         self.zooms = tuple(gen.uniform(1 / scale_max, 1.0, size=(groups, 2)) for _ in DOMAINS)
         self.cells = tuple(gen.permutation(length) for _ in DOMAINS)
 
@@ -112,7 +113,7 @@ class SingleImagePair(torch.utils.data.Dataset):
         rng = random.Random(seed)
         item = {}
         for d, side in enumerate(DOMAINS):
-            zoom = tuple(float(z) for z in self.zooms[d][index // self.group_size])
+            zoom = tuple(float(z) for z in self.zooms[d][index // self.batch_size])
             item[f"real_{side}"] = zoom_and_patch(self.images[d], zoom, int(self.cells[d][index]), self.crop, rng,
                                                   self.flip)
         return item

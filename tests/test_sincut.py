@@ -172,7 +172,7 @@ def test_items_are_crops_determined_by_their_key(single):
 
 
 def test_zooms_are_drawn_per_group_of_indices_within_range(single):
-    data = SingleImagePair(single / "trainA" / "a.png", single / "trainB" / "b.png", crop=16, group_size=4,
+    data = SingleImagePair(single / "trainA" / "a.png", single / "trainB" / "b.png", crop=16, batch_size=4,
                            length=400, scale_max=3)
     for table in data.zooms:
         assert table.shape == (101, 2) and (table >= 1 / 3).all() and (table <= 1).all()
