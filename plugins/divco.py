@@ -127,10 +127,10 @@ class DivCo(LossPlugin):
         n = condition.shape[0]
         query = translator.sample_code(n, None, condition.device)
         codes = latent_augmented_sampling(query, self.negatives, self.radius)
-        images = generate(step, translator, condition, list(codes.split(n)))
-        features = self.features(step, translator, images).view(self.negatives + 2, n, -1)
-        value = divco_loss(features[0], features[1], features[2:], self.temperature)
-        return value.detach() if self.log_only else value
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.log_only):
+            images = generate(step, translator, condition, list(codes.split(n)))
+            features = self.features(step, translator, images).view(self.negatives + 2, n, -1)
+            return divco_loss(features[0], features[1], features[2:], self.temperature)
 
     def example_step(self):
         """A step on a one-layer code-conditioned generator and encoder (for the registry tests)."""
