@@ -144,6 +144,7 @@ def test_code_l2_property_mean_square_and_scaling(x, k):
 # -- recipes -----------------------------------------------------------------------------------
 
 import functools  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 
 from torch.utils.data import DataLoader  # noqa: E402
@@ -156,6 +157,7 @@ from i2i_core.demo import DemoDataset  # noqa: E402
 from i2i_core.errors import ConfigError  # noqa: E402
 from i2i_core.recipe import BuildOptions, build_recipe  # noqa: E402
 from i2i_core.step import Step  # noqa: E402
+from i2i_core.translate import load_translator  # noqa: E402
 from i2i_core.trainer import Interrupted, Trainer, TrainOptions  # noqa: E402
 
 # The test split of demo:shapes-styles carries an int "style" that the sample grid cannot stack
@@ -228,22 +230,30 @@ def test_trained_outputs_depend_on_the_code(run, request):
 
 def test_translate_samples_and_style(drit_run, tmp_path):
     out, _, _ = drit_run
-    test_items = DemoDataset("shapes-styles", split="test", length=8)
+    test_items = DemoDataset("shapes-styles", split="test", length=16)
     source = test_items[(0, 0)]["real_A"]
-    styles = [item["real_B"] for item in (test_items[(k, 0)] for k in range(8)) if item["style"] in (0, 1)]
     save_image(source, tmp_path / "in.png")
     assert main(["translate", "--checkpoint", str(out), "--input", str(tmp_path / "in.png"),
                  "--out", str(tmp_path / "samples"), "--samples", "3", "--seed", "1"]) == 0
     samples = [load_image(tmp_path / "samples" / f"in_{k}.png") for k in range(3)]
     assert all(s.shape == (3, 32, 32) for s in samples)
     assert (samples[0] - samples[1]).abs().mean() > 0.004 and (samples[1] - samples[2]).abs().mean() > 0.004
+    # --style: the two B images whose attribute codes lie farthest apart, early in training
+    translator, nets = load_translator(out)
+    styles = torch.stack([test_items[(k, 0)]["real_B"] for k in range(16)])
+    with torch.no_grad():
+        codes = translator.style_code(nets, styles)
+        pair = max(itertools.combinations(range(16), 2), key=lambda p: (codes[p[0]] - codes[p[1]]).norm())
+        direct = [translator.run(nets, source[None], codes[k:k + 1])[0] * 0.5 + 0.5 for k in pair]
     styled = []
-    for k, style in enumerate(styles[:2]):
-        save_image(style, tmp_path / f"style{k}.png")
+    for k in pair:
+        save_image(styles[k], tmp_path / f"style{k}.png")
         assert main(["translate", "--checkpoint", str(out), "--input", str(tmp_path / "in.png"),
                      "--out", str(tmp_path / f"styled{k}"), "--style", str(tmp_path / f"style{k}.png")]) == 0
         styled.append(load_image(tmp_path / f"styled{k}" / "in.png"))
-    assert (styled[0] - styled[1]).abs().mean() > 0.002  # the style image decides the output
+    for got, want in zip(styled, direct):  # E_a's μ of the style image decides the output
+        assert (got - want).abs().max() <= 1.5 / 255
+    assert (styled[0] - styled[1]).abs().mean() > 0.002
 
 
 def test_phases_and_update_counts(tmp_path):
