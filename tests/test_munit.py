@@ -1,0 +1,297 @@
+"""MUNIT: networks against the spec (§1.1–§1.3) and the ``munit`` recipe trained on the demo."""
+import math
+import signal
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import read_metrics
+from i2i_core import plugins as registry
+from i2i_core.cli import main
+from i2i_core.data import load_image, open_dataset, save_image
+from i2i_core.hooks import hookimpl
+from i2i_core.nets import init_weights
+from i2i_core.nets.munit import (AdaINGen, AdaptiveInstanceNorm2d, MsImageDis, MunitLayerNorm,
+                                 discriminator_layers_for)
+from i2i_core.recipe import BuildOptions, build_recipe
+from i2i_core.step import Step
+from i2i_core import trainer as trainer_module
+from i2i_core.trainer import Interrupted, Trainer, TrainOptions
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def on_meta(factory, **kwargs):
+    with torch.device("meta"):
+        return factory(**kwargs)
+
+
+# -- networks -------------------------------------------------------------------------------------
+
+def test_generator_parameter_counts_and_state_dict_at_the_reference_defaults():
+    g = on_meta(AdaINGen)
+    assert n_params(g) == 15_026_187
+    assert (n_params(g.enc_style), n_params(g.enc_content), n_params(g.dec), n_params(g.mlp)) == (
+        2_764_936, 5_385_856, 5_754_627, 1_120_768)
+    keys = g.state_dict()
+    assert len(keys) == 82 and sum(k.endswith(("running_mean", "running_var")) for k in keys) == 16
+    shapes = {k: tuple(v.shape) for k, v in keys.items()}
+    assert shapes["enc_content.model.0.conv.weight"] == (64, 3, 7, 7)
+    assert shapes["enc_content.model.2.conv.weight"] == (256, 128, 4, 4)
+    assert shapes["enc_content.model.3.model.3.model.1.conv.weight"] == (256, 256, 3, 3)
+    assert shapes["enc_style.model.4.conv.weight"] == (256, 256, 4, 4)
+    assert shapes["enc_style.model.6.weight"] == (8, 256, 1, 1)
+    assert shapes["dec.model.0.model.3.model.1.norm.running_var"] == (256,)
+    assert shapes["dec.model.2.conv.weight"] == (128, 256, 5, 5) and shapes["dec.model.2.norm.gamma"] == (128,)
+    assert shapes["dec.model.4.norm.beta"] == (64,)
+    assert shapes["dec.model.5.conv.weight"] == (3, 64, 7, 7)
+    assert shapes["mlp.model.0.fc.weight"] == (256, 8) and shapes["mlp.model.2.fc.weight"] == (4096, 256)
+    assert {k.split(".")[0] for k in keys} == {"enc_style", "enc_content", "dec", "mlp"}
+
+
+def test_generator_shapes_at_256_and_32():
+    # dim 8 instead of 64: only the widths change (content has 4·dim channels)
+    for size, content_side in ((256, 64), (32, 8)):
+        g = AdaINGen(dim=8, n_res=1, mlp_dim=16)
+        x = torch.zeros(2, 3, size, size)
+        content, style = g.encode_content(x), g.encode_style(x)
+        assert content.shape == (2, 32, content_side, content_side) and style.shape == (2, 8)
+        assert g.decode(content, style).shape == x.shape
+        assert g.enc_style.model[:5](x).shape[-1] == size // 16  # 2×2 before the global pool at 32²
+
+
+def test_discriminator_counts_keys_and_multiscale_outputs():
+    d = on_meta(MsImageDis)
+    assert n_params(d) == 8_271_171 and all(n_params(cnn) == 2_757_057 for cnn in d.cnns)
+    shapes = {k: tuple(v.shape) for k, v in d.state_dict().items()}
+    assert shapes["cnns.2.3.conv.weight"] == (512, 256, 4, 4) and shapes["cnns.0.4.weight"] == (1, 512, 1, 1)
+    narrow = MsImageDis(dim=2)  # the widths do not change the map sizes
+    for size, sides in ((256, (16, 8, 4)), (512, (32, 16, 8))):
+        assert [tuple(o.shape) for o in narrow(torch.zeros(1, 3, size, size))] == [(1, 1, s, s) for s in sides]
+
+
+def test_discriminator_depth_adapts_to_the_image_size():
+    assert [discriminator_layers_for(s) for s in (32, 64, 128, 256, 512)] == [3, 4, 4, 4, 4]
+    for size in (32, 64, 128, 256, 512):
+        recipe = build_recipe("munit", BuildOptions(image_size=size))
+        d = MsImageDis(**{**recipe.nets["D_A"].kwargs, "dim": 2})
+        sides = [o.shape[-1] for o in d(torch.zeros(1, 3, size, size))]
+        assert len(sides) == 3 and min(sides) >= 1
+    with pytest.raises(ValueError, match="at least 64 px"):
+        MsImageDis(dim=4)(torch.zeros(1, 3, 32, 32))
+
+
+def test_adain_normalises_each_sample_and_channel_then_applies_the_given_beta_and_gamma():
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 5, 6) * 3 + 2
+    beta, gamma = torch.randn(3, 4), torch.randn(3, 4)
+    layer = AdaptiveInstanceNorm2d(4)
+    layer.style_params = (beta, gamma)
+    mean = x.mean((2, 3), keepdim=True)
+    var = x.var((2, 3), unbiased=False, keepdim=True)
+    want = gamma[:, :, None, None] * (x - mean) / torch.sqrt(var + 1e-5) + beta[:, :, None, None]
+    assert torch.allclose(layer(x), want, atol=1e-5)
+    # the reference's formulation: training-mode batch norm on the input reshaped to (1, B·C, H, W)
+    reference = F.batch_norm(x.reshape(1, 12, 5, 6), None, None, gamma.reshape(12), beta.reshape(12), True, 0.1, 1e-5)
+    assert torch.allclose(layer(x), reference.view_as(x), atol=1e-5)
+
+
+def test_decode_hands_each_adain_layer_its_mean_then_std_slice_in_registration_order():
+    torch.manual_seed(0)
+    g = AdaINGen(dim=4, n_res=2, mlp_dim=8)
+    seen = []
+    layers = g.dec.adain_layers()
+    for layer in layers:
+        layer.register_forward_pre_hook(lambda m, _: seen.append(m.style_params))
+    style = torch.randn(2, 8)
+    g.decode(torch.randn(2, 16, 4, 4), style)
+    params = g.mlp(style)
+    assert params.shape[1] == sum(2 * layer.channels for layer in layers) == 4 * 2 * 16
+    for k, (beta, gamma) in enumerate(seen):
+        assert torch.equal(beta, params[:, 32 * k:32 * k + 16]) and torch.equal(gamma, params[:, 32 * k + 16:32 * k + 32])
+    assert all(layer.style_params is None for layer in layers)  # no graph is kept between calls
+
+
+def test_munit_layer_norm_uses_the_unbiased_std_with_eps_outside_the_root():
+    torch.manual_seed(0)
+    layer = MunitLayerNorm(3)
+    with torch.no_grad():
+        layer.beta.normal_()
+    x = torch.randn(2, 3, 4, 5) * 2 + 1
+    flat = x.double().flatten(1)
+    mean = flat.mean(1).view(2, 1, 1, 1)
+    std = torch.sqrt(((flat - flat.mean(1, keepdim=True)) ** 2).sum(1) / (flat.shape[1] - 1)).view(2, 1, 1, 1)
+    want = (x.double() - mean) / (std + 1e-5) * layer.gamma.double().view(1, 3, 1, 1) + layer.beta.double().view(1, 3, 1, 1)
+    assert torch.allclose(layer(x).double(), want, atol=1e-5)
+    assert not torch.allclose(layer(x), F.layer_norm(x, x.shape[1:]) * layer.gamma.view(1, 3, 1, 1)
+                              + layer.beta.view(1, 3, 1, 1), atol=1e-3)
+
+
+def test_initialisation_kaiming_generators_gaussian_discriminators_layer_norm_gamma_kept():
+    recipe = build_recipe("munit", BuildOptions(image_size=32), sets={"nets.G_A.n_res": 1})
+    torch.manual_seed(0)
+    g = recipe.nets["G_A"].build()
+    d = recipe.nets["D_A"].build()
+    conv = g.enc_content.model[3].model[0].model[0].conv  # 256·3·3 fan-in
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (256 * 9)), rel=0.05)
+    assert g.mlp.model[1].fc.weight.std().item() == pytest.approx(math.sqrt(2 / 256), rel=0.05)
+    assert all(m.bias.abs().sum() == 0 for m in g.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    assert d.cnns[0][2].conv.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    gammas = [m.gamma for m in g.modules() if isinstance(m, MunitLayerNorm)]
+    assert gammas and all(0 <= x.min() and x.max() < 1 and x.std() > 0.1 for x in gammas)
+    before = [x.clone() for x in gammas]
+    init_weights(g, "kaiming")
+    assert all(torch.equal(a, b) for a, b in zip(before, gammas))
+
+
+# -- the recipe, trained on the styled demo --------------------------------------------------------
+
+STEPS = 80  # the shortest seeded run in which all three reconstruction terms fall by 5% or more
+
+
+def styled_demo(split="train"):
+    return open_dataset("demo:shapes-styles", paired=False, phase=split, image_size=32)
+
+
+def trainer_for(out, steps, sets=None, adds=None, resume=False, batch=8):
+    build = BuildOptions(image_size=32, preset="tiny")
+    recipe = build_recipe("munit", build, sets={"data.batch_size": batch, **(sets or {})}, adds=adds)
+    options = TrainOptions(data="demo:shapes-styles", out=out, steps=steps, log_every=10, save_every=steps,
+                           sample_every=steps)
+    # Sample grids read the training split: the test split's items carry an int ``style`` that
+    # i2i_core.visual.sample_grid cannot stack (reported; not ours to change).
+    return Trainer(recipe, options, build, adds=adds, resume=resume, sample_dataset=styled_demo())
+
+
+@pytest.fixture(scope="module")
+def munit_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("munit") / "run"
+    trainer = trainer_for(out, STEPS)
+    trainer.fit()
+    return out, trainer
+
+
+def test_munit_trains_without_nan_and_its_reconstruction_terms_fall(munit_run):
+    out, _ = munit_run
+    rows = read_metrics(out)
+    assert rows[-1]["step"] == STEPS
+    assert all(math.isfinite(v) for row in rows for v in row.values())
+    first, last = rows[0], rows[-1]
+    for term in ("recon_image", "recon_style", "recon_content"):
+        assert last[term] < 0.95 * first[term], (term, first[term], last[term])
+    assert (out / "samples" / "latest.png").is_file()
+
+
+def test_trained_munit_gives_different_outputs_for_different_codes(munit_run):
+    _, trainer = munit_run
+    translator = trainer.recipe.translator("AtoB")
+    nets = {name: trainer.nets[name].eval() for name in translator.nets}
+    x = torch.stack([styled_demo("test")[(i, 0)]["real_A"] for i in range(8)])
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        first, second = (translator.run(nets, x, translator.sample_code(8, generator, "cpu")) for _ in range(2))
+        again = translator.run(nets, x, translator.sample_code(8, torch.Generator().manual_seed(0), "cpu"))
+    per_input = (first - second).abs().flatten(1).mean(1)
+    assert per_input.min() > 0.05 and per_input.mean() > 0.15, per_input
+    assert torch.equal(first, again)  # the code, and nothing else, makes the difference
+
+
+def write_demo_png(path, split, index, domain):
+    save_image(styled_demo(split)[(index, 0)][domain], path)
+    return path
+
+
+def test_translate_samples_and_style_from_a_trained_run(munit_run, tmp_path, capsys):
+    out, trainer = munit_run
+    source = write_demo_png(tmp_path / "in" / "scene.png", "test", 0, "real_A")
+    assert main(["translate", "--checkpoint", str(out), "--input", str(source), "--out", str(tmp_path / "samples"),
+                 "--samples", "3"]) == 0
+    samples = [load_image(tmp_path / "samples" / f"scene_{k}.png") for k in range(3)]
+    assert all((a - b).abs().mean() > 0.01 for i, a in enumerate(samples) for b in samples[i + 1:])
+
+    nets = {name: net.eval() for name, net in trainer.nets.items()}
+    x = load_image(source)[None] * 2 - 1
+    results = []
+    for k, index in enumerate((1, 2)):
+        style = write_demo_png(tmp_path / f"style{k}.png", "test", index, "real_B")
+        target = tmp_path / f"styled{k}"
+        assert main(["translate", "--checkpoint", str(out), "--input", str(source), "--out", str(target),
+                     "--style", str(style)]) == 0
+        results.append(load_image(target / "scene.png"))
+        with torch.no_grad():  # B's decoder renders A's content with the style B's encoder reads
+            code = nets["G_B"].encode_style(load_image(style)[None] * 2 - 1)
+            want = (nets["G_B"].decode(nets["G_A"].encode_content(x), code)[0] + 1) / 2
+        assert (results[-1] - want).abs().max() < 2 / 255
+    assert (results[0] - results[1]).abs().mean() > 0.01
+    capsys.readouterr()
+
+
+class StopAt:
+    """Requests a stop after ``step`` through the trainer's own signal path."""
+
+    def __init__(self, step):
+        self.step = step
+
+    @hookimpl
+    def i2i_step_end(self, trainer, step, logged):
+        if trainer.step == self.step:
+            trainer._on_signal(signal.SIGINT, None)
+
+
+class SeededLoader(torch.utils.data.DataLoader):
+    """A DataLoader whose iterator draws its base seed from its own generator.
+
+    The trainer's loader draws it from the global torch stream when its iterator is created,
+    which a resumed run does at a later step than an uninterrupted one; MUNIT samples its style
+    codes from that stream, so its codes would shift by one draw (reported as a core bug; with the
+    fix in i2i_core.trainer this class changes nothing)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("generator", torch.Generator().manual_seed(0))
+        super().__init__(*args, **kwargs)
+
+
+def test_munit_resumes_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "DataLoader", SeededLoader)
+    sets = {"schedule.policy": "step"}  # the reference schedule: the lr changes at every step here
+    straight = trainer_for(tmp_path / "straight", 4, sets, batch=2)
+    straight.fit()
+    stopper = StopAt(2)
+    registry.plugin_manager().register(stopper)
+    try:
+        with pytest.raises(Interrupted):
+            trainer_for(tmp_path / "resumed", 4, sets, batch=2).fit()
+    finally:
+        registry.plugin_manager().unregister(stopper)
+    resumed = trainer_for(tmp_path / "resumed", 4, sets, batch=2, resume=True)
+    assert resumed.step == 2
+    resumed.fit()
+    for name, net in straight.nets.items():
+        for (key, a), b in zip(net.state_dict().items(), resumed.nets[name].state_dict().values()):
+            assert torch.equal(a, b), f"{name}.{key} differs after resume"
+    for name, opt in straight.optimizers.items():
+        assert opt.param_groups[0]["lr"] == resumed.optimizers[name].param_groups[0]["lr"] == 1e-4 * 0.5 ** 3
+    assert read_metrics(tmp_path / "straight")[-1] == read_metrics(tmp_path / "resumed")[-1]
+
+
+@pytest.mark.parametrize("plugin", ["mode_seeking", "divco"])
+def test_diversity_plugins_drop_into_munit(plugin, tmp_path):
+    trainer = trainer_for(tmp_path, 2, adds=[plugin], batch=2)
+    trainer.fit()
+    row = read_metrics(tmp_path)[-1]
+    assert math.isfinite(row[plugin]) and row["step"] == 2
+
+
+def test_divco_in_munit_trains_the_decoder_but_not_the_style_encoder_that_judges():
+    recipe = build_recipe("munit", BuildOptions(image_size=32, preset="tiny"), adds=["divco"])
+    torch.manual_seed(0)
+    nets = {name: spec.build() for name, spec in recipe.nets.items()}
+    step = Step({"real_A": torch.rand(2, 3, 32, 32) * 2 - 1, "real_B": torch.rand(2, 3, 32, 32) * 2 - 1},
+                nets, recipe.products)
+    recipe.plugins["divco"].loss(step, "G").backward()
+    got = {f"{net}.{part}": any(p.grad is not None and p.grad.abs().sum() > 0 for p in getattr(nets[net], part).parameters())
+           for net in ("G_A", "G_B") for part in ("enc_style", "enc_content", "dec", "mlp")}
+    assert {k for k, v in got.items() if v} == {"G_A.enc_content", "G_B.dec", "G_B.mlp"}
