@@ -295,3 +295,17 @@ def test_divco_in_munit_trains_the_decoder_but_not_the_style_encoder_that_judges
     got = {f"{net}.{part}": any(p.grad is not None and p.grad.abs().sum() > 0 for p in getattr(nets[net], part).parameters())
            for net in ("G_A", "G_B") for part in ("enc_style", "enc_content", "dec", "mlp")}
     assert {k for k, v in got.items() if v} == {"G_A.enc_content", "G_B.dec", "G_B.mlp"}
+
+
+def test_style_augmented_cycle_products_are_computed_only_when_its_weight_is_positive(tmp_path):
+    for weight in (0, 10):
+        trainer = trainer_for(tmp_path / str(weight), 1, {"cycle.weight": weight}, batch=2)
+        computed = []
+
+        def counted(key, fn):
+            return lambda step: computed.append(key) or fn(step)
+
+        trainer.recipe.products = {key: counted(key, fn) for key, fn in trainer.recipe.products.items()}
+        trainer.train_step(trainer._batch_for(0), 0)
+        assert (("rec_A",) in computed) == (("rec_B",) in computed) == (weight > 0)
+        assert computed.count(("fake_A_for_D", "fake_B_for_D")) == 1 and computed.count(("fake_B",)) == 1

@@ -9,6 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
+from i2i_plugins.cycle import cycle_loss
 from i2i_plugins.recon_content import ContentReconstruction, content_reconstruction_loss
 from i2i_plugins.recon_image import ImageReconstruction, image_reconstruction_loss
 from i2i_plugins.recon_style import StyleReconstruction, style_reconstruction_loss
@@ -124,3 +125,12 @@ def test_recon_content_reaches_the_source_encoder_directly_as_well(munit_parts):
                                                                              step["content_A"].detach()))
     assert torch.allclose(found["G_B.enc_content"], detached["G_B.enc_content"])
     assert not torch.allclose(found["G_A.enc_content"], detached["G_A.enc_content"])
+
+
+def test_style_augmented_cycle_decodes_the_recovered_content_with_the_encoded_style(munit_parts):
+    # rec_A = G_A(E_B^c(fake_B), E_A^s(real_A)): everything but B's style encoder takes part
+    recipe = munit_parts[0]
+    cycle = recipe.plugins["cycle"]
+    assert cycle.weight == 0  # off by default (recon_x_cyc_w); its products are then never computed
+    found = reached(munit_parts, lambda step: cycle_loss(step["rec_A"], step["real_A"]))
+    assert set(found) == {f"{net}.{part}" for net in ("G_A", "G_B") for part in PARTS} - {"G_B.enc_style"}
