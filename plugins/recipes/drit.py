@@ -68,7 +68,7 @@ from i2i_plugins.cross_cycle import CrossCycle
 from i2i_plugins.kl import KL
 from i2i_plugins.latent_regression import LatentRegression
 from i2i_plugins.mode_seeking import ModeSeeking
-from i2i_plugins.paired_l1 import PairedL1
+from i2i_plugins.recon_image import ImageReconstruction
 
 NZ = 8
 IMAGE_DS = ("D_A", "D_A2", "D_B", "D_B2")
@@ -174,8 +174,9 @@ def build(o: BuildOptions, name: str, mode_seeking: bool) -> Recipe:
     r.add(ContentAdversarial(phases=eg))
     r.add(Adversarial(mode="vanilla", d_factor=1.0, phases=eg,
                       terms=[("D_A", "real_A_encoded", "fake_A"), ("D_B", "real_B_encoded", "fake_B")]))
-    r.add(PairedL1(weight=10.0, phases=eg,
-                   pairs=[("self_recon_A", "real_A_encoded"), ("self_recon_B", "real_B_encoded")]), "self_recon")
+    r.add(ImageReconstruction(weight=10.0, phases=eg,
+                              pairs=[("self_recon_A", "real_A_encoded"), ("self_recon_B", "real_B_encoded")]),
+          "self_recon")
     r.add(CrossCycle(weight=10.0, phases=eg))
     r.add(KL(weight=0.01, reduction="sum", phases=eg, pairs=[("mu_A", "logvar_A"), ("mu_B", "logvar_B")]))
     r.add(CodeL2(weight=0.01, phases=eg, codes=["content_A", "content_B"]))
