@@ -1,4 +1,4 @@
-"""The ``i2i`` command line: recipes, plugins, train, translate.
+"""The ``i2i`` command line: recipes, plugins, train, translate, eval.
 
 Bad input ends with one line on stderr naming what is wrong and exit status 2; a non-finite
 loss with status 3; SIGINT/SIGTERM save a checkpoint and exit with 128 + the signal number.
@@ -14,9 +14,9 @@ from . import plugins as registry
 from .errors import ConfigError, I2IError
 
 DEMO_DEFAULTS = {"preset": "tiny", "image_size": 32, "batch_size": 8, "steps": 400,
-                 "sample_every": 100, "save_every": 200}
+                 "sample_every": 100, "save_every": 200, "eval_every": 100}
 PAPER_DEFAULTS = {"preset": "paper", "image_size": 256, "batch_size": None, "steps": None,
-                  "sample_every": 500, "save_every": 1000}
+                  "sample_every": 500, "save_every": 1000, "eval_every": None}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: bf16 autocast on CUDA (fp32 master weights), fp32 on CPU; fp32: the plain path")
     t.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                    help="torch.compile the networks (auto: on CUDA only)")
+    t.add_argument("--eval-every", type=int, metavar="N",
+                   help="demo data: oracle mIoU every N steps into metrics.jsonl (default 100 on demo data)")
     t.add_argument("--set", dest="sets", action="append", default=[], type=_set_pair, metavar="KEY=VALUE")
     t.add_argument("--add", dest="adds", action="append", default=[], metavar="PLUGIN[:KEY=VALUE,...]")
 
@@ -76,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--samples", type=int, metavar="K", help="multimodal runs: K outputs per input, OUT/<stem>_<k>.png")
     tr.add_argument("--style", type=Path, metavar="FILE", help="take the style (latent code) of this image")
     tr.add_argument("--seed", type=int, default=0, help="seeds the latent codes of --samples")
+
+    from .evaluate import add_arguments as add_eval_arguments
+
+    add_eval_arguments(sub)
     return parser
 
 
@@ -134,7 +140,8 @@ def cmd_train(args) -> int:
                                device=args.device, seed=saved["seed"], direction=saved["direction"],
                                log_every=args.log_every, save_every=args.save_every or saved["save_every"],
                                sample_every=args.sample_every or saved["sample_every"], keep=args.keep,
-                               workers=args.workers, precision=args.precision, compile=args.compile)
+                               workers=args.workers, precision=args.precision, compile=args.compile,
+                               eval_every=args.eval_every or saved.get("eval_every"))
         adds = config["adds"]
     else:
         if (args.out / "checkpoints" / "latest.pt").exists():
@@ -155,12 +162,23 @@ def cmd_train(args) -> int:
                                seed=args.seed, direction=args.direction, log_every=args.log_every,
                                save_every=args.save_every or defaults["save_every"],
                                sample_every=args.sample_every or defaults["sample_every"], keep=args.keep,
-                               workers=args.workers, precision=args.precision, compile=args.compile)
+                               workers=args.workers, precision=args.precision, compile=args.compile,
+                               eval_every=args.eval_every or defaults["eval_every"])
         adds = args.adds
     trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
     trainer.fit()
     print(f"done: {trainer.step} steps; samples in {args.out / 'samples'}, checkpoint {trainer.last_checkpoint}")
+    if trainer.options.data.startswith("demo"):
+        print(_oracle_line(trainer, args.out))
     return 0
+
+
+def _oracle_line(trainer, out: Path) -> str:
+    scores = trainer.oracle_scores()
+    per_class = ", ".join(f"{name} {iou:.2f}" for name, iou in scores["per_class_iou"].items())
+    return (f"oracle mIoU {scores['miou']:.3f} on the {trainer.options.data} test split ({per_class}; "
+            f"MAE {scores['oracle_mae']:.3f}); curves: {out / 'plots' / 'losses.png'}; "
+            f"full report: i2i eval --checkpoint {out}")
 
 
 def cmd_translate(args) -> int:
@@ -175,7 +193,14 @@ def cmd_translate(args) -> int:
     return 0
 
 
-COMMANDS = {"recipes": cmd_recipes, "plugins": cmd_plugins, "train": cmd_train, "translate": cmd_translate}
+def cmd_eval(args) -> int:
+    from .evaluate import cmd_eval as run_eval
+
+    return run_eval(args)
+
+
+COMMANDS = {"recipes": cmd_recipes, "plugins": cmd_plugins, "train": cmd_train, "translate": cmd_translate,
+            "eval": cmd_eval}
 
 
 def main(argv=None) -> int:

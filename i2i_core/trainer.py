@@ -12,6 +12,7 @@ import math
 import os
 import random
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -58,6 +59,7 @@ class TrainOptions:
     keep: int = 0
     workers: int | None = None
     samples: int = 4
+    eval_every: int | None = None  # demo data: score the oracle every N steps into metrics.jsonl
     precision: str = attrs.field(default="auto", validator=attrs.validators.in_(["auto", "bf16", "fp32"]))
     compile: str = attrs.field(default="auto", validator=attrs.validators.in_(["auto", "on", "off"]))
 
@@ -131,6 +133,9 @@ class Trainer:
             self.total_steps = (options.epochs or recipe.data.epochs) * self.steps_per_epoch
         if self.total_steps < 1:
             raise ConfigError(f"--steps must be at least 1, got {self.total_steps}")
+        if options.eval_every is not None and (options.eval_every < 1 or not options.data.startswith("demo")):
+            raise ConfigError(f"--eval-every needs demo data (the oracle knows the true translation only there) and "
+                              f"N >= 1; got {options.eval_every} with --data {options.data}")
 
         self.nets = {name: spec.build().to(self.device) for name, spec in recipe.nets.items()}
         if self.channels_last:
@@ -325,8 +330,9 @@ class Trainer:
                     self.step = iteration + 1
                     last = self.step == self.total_steps
                     row = None
-                    if self.step == 1 or self.step % self.options.log_every == 0 or last:
-                        row = self._log()
+                    evaluate = bool(self.options.eval_every) and self.step % self.options.eval_every == 0
+                    if self.step == 1 or self.step % self.options.log_every == 0 or last or evaluate:
+                        row = self._log(self._oracle_row() if evaluate else None)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k not in ("step", "world_size")},
                                         refresh=False)
                     if self.step % self.options.save_every == 0 or last:
@@ -346,7 +352,31 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
             hook.i2i_train_end(trainer=self, status=status)
+            if self.world.main:
+                self._plot()
         return status
+
+    def oracle_scores(self) -> dict:
+        """Oracle scores of the current networks on the demo test split (evaluation spec §5)."""
+        from .demo import demo_name
+        from .oracle import score_demo
+
+        translator = self.recipe.translator(self.options.direction)
+        return score_demo(translator, {name: self.nets[name] for name in translator.nets},
+                          name=demo_name(self.options.data), res=self.build.image_size,
+                          direction=self.options.direction, device=self.device)
+
+    def _oracle_row(self) -> dict:
+        scores = self.oracle_scores()
+        return {"miou": scores["miou"], "oracle_mae": scores["oracle_mae"]}
+
+    def _plot(self) -> None:
+        from .plot import plot_run
+
+        try:
+            plot_run(self.out)
+        except Exception as exc:  # a plot must never hide how the run itself ended
+            print(f"i2i: could not draw {self.out / 'plots' / 'losses.png'}: {exc}", file=sys.stderr)
 
     def _should_stop(self, logged: bool) -> bool:
         """A signal stops the run at the end of a step; under DDP every rank must agree, so the
@@ -366,7 +396,7 @@ class Trainer:
             raise KeyboardInterrupt
         self._stop_signal = signum
 
-    def _log(self) -> dict:
+    def _log(self, scores: dict | None = None) -> dict:
         self._check_finite()
         row = {"step": self.step, "world_size": self.world.size}
         count = max(1, self._count) * self.world.size
@@ -376,6 +406,7 @@ class Trainer:
         for key, total in zip(self._sums, values):
             row[key] = total / count
             self._sums[key].zero_()
+        row.update(scores or {})
         self._count = 0
         if self.world.main:
             with open(self.out / "metrics.jsonl", "a") as f:
@@ -392,7 +423,8 @@ class Trainer:
             "train": {"data": o.data, "steps": self.total_steps, "seed": o.seed, "direction": o.direction,
                       "device": str(self.device), "world_size": self.world.size, "precision": o.precision,
                       "compile": o.compile, "log_every": o.log_every, "save_every": o.save_every,
-                      "sample_every": o.sample_every, "keep": o.keep, "steps_per_epoch": self.steps_per_epoch},
+                      "sample_every": o.sample_every, "keep": o.keep, "steps_per_epoch": self.steps_per_epoch,
+                      "eval_every": o.eval_every},
             "adds": self.adds,
             "settings": self.recipe.resolved(),
         }

@@ -29,6 +29,7 @@ class Metric:
     suites: tuple
     compute: Callable
     summary: str = ""
+    needs: str = ""  # "lpips": joins its suites only when its weight files are present
 
 
 @attrs.define
@@ -153,7 +154,8 @@ def builtin_metrics() -> dict[str, Metric]:
         "kid": Metric("kid", ("distribution", "inception"), _distribution(lambda s: f"kid_{s.id}", _kid),
                       "Kernel Inception Distance on the chosen feature space, unbiased, seeded subsets"),
         "is": Metric("is", ("inception",), _inception_score, "Inception Score (needs the user's Inception file)"),
-        "lpips": Metric("lpips", (), _lpips, "LPIPS, paired or between samples (needs backbone weights)"),
+        "lpips": Metric("lpips", ("paired", "diversity"), _lpips,
+                        "LPIPS, paired or between samples (needs backbone weights)", needs="lpips"),
         "fd": Metric("fd", ("distribution",), _distribution(lambda s: f"fd_{s.id}", fd_compute),
                      "Fréchet distance on a weight-free feature space (not FID)"),
         "ndb": Metric("ndb", ("distribution",), _distribution(lambda s: f"ndb_{s.id}", _ndb),
