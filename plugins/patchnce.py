@@ -66,11 +66,11 @@ def patch_nce_loss(query, key, temperature=0.07, negatives_from_minibatch=False)
 
 
 class PatchSampler(nn.Module):
-    """CUT's PatchSampleF: one MLP per tapped layer (state-dict keys ``mlp_{i}.0/2.*`` as the reference)."""
+    """CUT's PatchSampleF: one MLP per tapped layer, in the generator's order (state-dict keys
+    ``mlp_{i}.0/2.*`` as the reference's)."""
 
     def __init__(self, channels, width: int = 256):
         super().__init__()
-        self.layers = len(channels)
         for i, c in enumerate(channels):
             setattr(self, f"mlp_{i}", nn.Sequential(nn.Linear(c, width), nn.ReLU(), nn.Linear(width, width)))
 
