@@ -113,7 +113,7 @@ def plan(options: EvalOptions, applicable: list[str]) -> list[tuple[str, object]
             in_reach = [s for s in metric.suites if s in applicable]
             jobs.append((in_reach[0] if in_reach else (metric.suites[0] if metric.suites else "custom"), metric))
         return jobs
-    suites = list(options.suites) or applicable
+    suites = list(options.suites or applicable)
     for suite in suites:
         if suite not in SUITES:
             raise ConfigError(f"unknown suite {suite!r}; valid: {', '.join(SUITES)}")
@@ -234,8 +234,7 @@ def folder_test_set(data: str, recipe, config: dict, direction: str) -> dict:
     if recipe.data.paired:
         items = [dataset[(i, 0)] for i in range(len(dataset))]
         source = torch.stack([item["real_A"] for item in items])
-        target = torch.stack([to_channels(item["real_B"], 3) if item["real_B"].shape[0] == 1 else item["real_B"]
-                              for item in items])
+        target = torch.stack([to_channels(item["real_B"], 3) for item in items])
         return {"source": source, "target": target, "paired": True}
     base = dataset.dataset if isinstance(dataset, SwapAB) else dataset
     source_files, target_files = (base.files_A, base.files_B) if direction == "AtoB" else (base.files_B, base.files_A)
@@ -289,14 +288,15 @@ def evaluate_checkpoint(checkpoint: Path, options: EvalOptions, data: str | None
         test = folder_test_set(data, recipe, config, direction)
     source = test["source"]
     if samples:
+        all_codes = oracle.draw_codes(translator, len(source), samples, options.seed, device)
         groups = torch.stack([oracle.translate_batches(translator, nets, source, device,
-                                                       lambda a, b, codes=codes: oracle._slice_code(codes, a, b))
-                              for codes in _progress(oracle.draw_codes(translator, len(source), samples,
-                                                                       options.seed, device), "samples")], 1)
+                                                       lambda a, b, codes=codes: oracle.slice_code(codes, a, b),
+                                                       progress=True)
+                              for codes in all_codes], 1)
         fake = groups.flatten(0, 1)
     else:
         groups = None
-        fake = oracle.translate_batches(translator, nets, source, device)
+        fake = oracle.translate_batches(translator, nets, source, device, progress=True)
     if fake.shape[1] == 1:
         fake = fake.expand(-1, 3, -1, -1)
     ctx = EvalContext(options, device)
@@ -346,12 +346,6 @@ def oracle_records(scores: dict, demo: str, ctx: EvalContext, inputs: int, sampl
     if "coverage" in records:
         records["coverage"].update(style_counts=scores["style_counts"])
     return records
-
-
-def _progress(iterable, what):
-    from tqdm import tqdm
-
-    return tqdm(iterable, desc=what, leave=False, disable=None)
 
 
 # ------------------------------------------------------------------------------------ the report

@@ -165,14 +165,19 @@ def target_palette(name: str, direction: str) -> tuple[np.ndarray, bool]:
 
 
 @torch.no_grad()
-def translate_batches(translator, nets, inputs: torch.Tensor, device, code_of=None, batch: int = 50) -> torch.Tensor:
-    """Outputs in [0, 1] on the CPU; ``code_of(start, stop)`` gives the latent codes of a batch."""
+def translate_batches(translator, nets, inputs: torch.Tensor, device, code_of=None, batch: int = 50,
+                      progress: bool = False) -> torch.Tensor:
+    """Outputs in [0, 1] on the CPU; ``code_of(start, stop)`` gives the latent codes of a batch;
+    ``progress``: a progress bar (on a terminal)."""
+    from tqdm import tqdm
+
     modes = {name: net.training for name, net in nets.items()}
     for net in nets.values():
         net.eval()
     try:
         outputs = []
-        for start in range(0, inputs.shape[0], batch):
+        starts = range(0, inputs.shape[0], batch)
+        for start in tqdm(starts, desc="translating", unit="batch", leave=False, disable=None if progress else True):
             stop = min(start + batch, inputs.shape[0])
             code = code_of(start, stop) if code_of is not None else None
             y = translator.run(nets, inputs[start:stop].to(device), code)
@@ -189,13 +194,14 @@ def draw_codes(translator, count: int, samples: int, seed: int, device) -> list:
     return [translator.sample_code(count, generator, device) for _ in range(samples)]
 
 
-def _slice_code(code, start, stop):
+def slice_code(code, start, stop):
+    """Rows ``start:stop`` of a batch of latent codes (a tensor, or tuples / dicts of them)."""
     if isinstance(code, torch.Tensor):
         return code[start:stop]
     if isinstance(code, (tuple, list)):
-        return type(code)(_slice_code(c, start, stop) for c in code)
+        return type(code)(slice_code(c, start, stop) for c in code)
     if isinstance(code, dict):
-        return {key: _slice_code(c, start, stop) for key, c in code.items()}
+        return {key: slice_code(c, start, stop) for key, c in code.items()}
     return code
 
 
@@ -213,14 +219,14 @@ def score_demo(translator, nets, *, name: str = "shapes", res: int = 32, directi
     palette, styled = target_palette(name, direction)
     if samples is None:
         codes = draw_codes(translator, count, 1, seed, device)[0] if multimodal else None
-        code_of = (lambda a, b: _slice_code(codes, a, b)) if multimodal else None
+        code_of = (lambda a, b: slice_code(codes, a, b)) if multimodal else None
         outputs = translate_batches(translator, nets, data["source"], device, code_of)
         truths = (data["target"] + 1) / 2
         return unimodal_scores(outputs, data["layout"], truths, palette, styled=styled or multimodal)
     per_sample = []
     for codes in draw_codes(translator, count, samples, seed, device):
         per_sample.append(translate_batches(translator, nets, data["source"], device,
-                                            lambda a, b, codes=codes: _slice_code(codes, a, b)))
+                                            lambda a, b, codes=codes: slice_code(codes, a, b)))
     return multimodal_scores(torch.stack(per_sample, 1), data["layout"], palette)
 
 

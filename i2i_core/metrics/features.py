@@ -65,7 +65,7 @@ class FeatureSpace:
 
     def record(self) -> dict:
         return {"features": self.id, "features_sha256": self.sha256, "features_architecture": self.architecture,
-                "resize": self.resize}
+                "resize": self.resize, "dtype": "float32 features, float64 statistics"}
 
 
 def pixel16(images: torch.Tensor) -> torch.Tensor:
