@@ -11,6 +11,7 @@ from i2i_core import plugins as registry
 from i2i_core.cli import main
 from i2i_core.data import load_image, open_dataset, save_image
 from i2i_core.hooks import hookimpl
+from i2i_core.interfaces import ContentStyleModel
 from i2i_core.nets import init_weights
 from i2i_core.nets.munit import (AdaINGen, AdaptiveInstanceNorm2d, MsImageDis, MunitLayerNorm,
                                  discriminator_layers_for)
@@ -56,6 +57,7 @@ def test_generator_shapes_at_256_and_32():
     # dim 8 instead of 64: only the widths change (content has 4·dim channels)
     for size, content_side in ((256, 64), (32, 8)):
         g = AdaINGen(dim=8, n_res=1, mlp_dim=16)
+        assert isinstance(g, ContentStyleModel)
         x = torch.zeros(2, 3, size, size)
         content, style = g.encode_content(x), g.encode_style(x)
         assert content.shape == (2, 32, content_side, content_side) and style.shape == (2, 8)
