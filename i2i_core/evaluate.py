@@ -269,7 +269,8 @@ def evaluate_checkpoint(checkpoint: Path, options: EvalOptions, data: str | None
         demo = demo_name(data)
     except ValueError as exc:
         raise I2IError(str(exc)) from None
-    translator, nets = load_translator(checkpoint, direction=direction)
+    # The run's data were swapped for BtoA, so its "AtoB" translator maps the run's direction.
+    translator, nets = load_translator(checkpoint, direction="AtoB")
     device = _device(options.device)
     nets = {name: net.to(device) for name, net in nets.items()}
     multimodal = translator.sample_code is not None

@@ -171,7 +171,7 @@ class Trainer:
     def _batch_for(self, step: int) -> dict:
         sampler = self._sampler(step, step + 1)
         items = [self.dataset[key] for key in next(iter(sampler))]
-        return self._to_device({name: torch.stack([item[name] for item in items]) for name in items[0]})
+        return self._to_device(torch.utils.data.default_collate(items))
 
     def _sampler(self, start: int, stop: int) -> StepBatches:
         return StepBatches(len(self.dataset), self.recipe.data.batch_size, self.options.seed, start, stop,
@@ -316,7 +316,10 @@ class Trainer:
         workers = self.options.workers
         if workers is None:
             workers = 0 if self.options.data.startswith("demo") else min(4, os.cpu_count() or 1)
+        # The loader's own generator: starting an iterator must not draw from the global stream, or
+        # a resumed run would be one draw behind a run never stopped.
         loader = DataLoader(self.dataset, batch_sampler=self._sampler(self.step, self.total_steps), num_workers=workers,
+                            generator=torch.Generator(),
                             pin_memory=self.device.type == "cuda", persistent_workers=False)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         status = "done"
@@ -361,7 +364,7 @@ class Trainer:
         from .demo import demo_name
         from .oracle import score_demo
 
-        translator = self.recipe.translator(self.options.direction)
+        translator = self.recipe.translator("AtoB")  # the data were swapped for --direction BtoA
         return score_demo(translator, {name: self.nets[name] for name in translator.nets},
                           name=demo_name(self.options.data), res=self.build.image_size,
                           direction=self.options.direction, device=self.device)

@@ -230,6 +230,17 @@ def test_evaluating_during_training_does_not_change_the_training(tmp_path):
         assert torch.equal(value, weights[1][key]), key
 
 
+def test_a_run_trained_btoa_is_scored_in_its_direction(tmp_path, capsys):
+    code, out, err = run(capsys, "train", "pix2pix", "--data", "demo", "--out", tmp_path / "run", "--steps", "2",
+                         "--batch-size", "2", "--direction", "BtoA", "--eval-every", "2")
+    assert code == 0, err
+    code, out, err = run(capsys, "eval", "--checkpoint", tmp_path / "run", "--suite", "oracle")
+    assert code == 0, err
+    report = json.loads(open(out.strip().splitlines()[-1].removeprefix("report: ")).read())
+    assert report["source"]["direction"] == "BtoA" and set(report["scores"]) == set(ORACLE_KEYS)
+    assert report["scores"]["miou"] == pytest.approx(read_metrics(tmp_path / "run")[-1]["miou"])
+
+
 def test_eval_every_needs_demo_data(tmp_path, capsys):
     for side in "AB":
         for k in range(2):

@@ -77,13 +77,14 @@ def two_proportion_test(p, q, n_p: int, n_q: int) -> tuple[np.ndarray, np.ndarra
 
 def jensen_shannon(p, q) -> float:
     p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
-    m = (p + q) / 2
+    total = p + q
 
-    def kl(a):
+    def kl_to_middle(a):
+        # log(a / m) written as log 2 + log a − log(p + q): (p + q) / 2 can underflow where a > 0
         mask = a > 0
-        return float(np.sum(a[mask] * np.log(a[mask] / m[mask])))
+        return float(np.sum(a[mask] * (np.log(2) + np.log(a[mask]) - np.log(total[mask]))))
 
-    return 0.5 * kl(p) + 0.5 * kl(q)
+    return 0.5 * kl_to_middle(p) + 0.5 * kl_to_middle(q)
 
 
 def ndb_jsd(real, fake, bins: int | None = None, alpha: float = ALPHA, seed: int = 0, whiten: bool = True) -> dict:
