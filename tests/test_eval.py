@@ -241,6 +241,30 @@ def test_a_run_trained_btoa_is_scored_in_its_direction(tmp_path, capsys):
     assert report["scores"]["miou"] == pytest.approx(read_metrics(tmp_path / "run")[-1]["miou"])
 
 
+def test_eval_checkpoint_of_runs_on_data_folders(tmp_path, capsys):
+    generator = torch.Generator().manual_seed(0)
+    for split in ("train", "test"):
+        for k in range(3):
+            for side in "AB":
+                image = torch.rand(3, 40, 36, generator=generator) * 2 - 1
+                save_image(image, tmp_path / "unaligned" / f"{split}{side}" / f"{k}.png")
+            save_image(torch.rand(3, 32, 64, generator=generator) * 2 - 1, tmp_path / "aligned" / split / f"{k}.png")
+    tiny = ("--steps", "2", "--image-size", "32", "--preset", "tiny", "--batch-size", "2")
+    assert run(capsys, "train", "cyclegan", "--data", tmp_path / "unaligned", "--out", tmp_path / "cg", *tiny)[0] == 0
+    code, out, err = run(capsys, "eval", "--checkpoint", tmp_path / "cg")
+    assert code == 0, err
+    report = json.loads(open(out.strip().splitlines()[-1].removeprefix("report: ")).read())
+    assert report["results"]["fd_pixel16"]["n_real"] == 3
+    assert "miou" not in report["scores"] and "l1" not in report["scores"]  # no oracle, no pairs
+    assert run(capsys, "train", "pix2pix", "--data", tmp_path / "aligned", "--out", tmp_path / "p2p", "--direction",
+               "BtoA", *tiny)[0] == 0
+    code, out, err = run(capsys, "eval", "--checkpoint", tmp_path / "p2p", "--suite", "paired")
+    assert code == 0, err
+    report = json.loads(open(out.strip().splitlines()[-1].removeprefix("report: ")).read())
+    assert set(report["scores"]) == set(PAIRED_KEYS) and report["source"]["direction"] == "BtoA"
+    expect_error(capsys, "eval", "--checkpoint", tmp_path / "p2p", "--suite", "oracle", match="oracle suite needs demo")
+
+
 def test_eval_every_needs_demo_data(tmp_path, capsys):
     for side in "AB":
         for k in range(2):
