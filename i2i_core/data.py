@@ -272,7 +272,13 @@ class SwapAB(torch.utils.data.Dataset):
 
 
 def detect_channels(spec: str, direction: str = "AtoB", paired: bool = False) -> tuple[int, int]:
-    """(input, output) channel counts of a data folder, from the first image of each domain."""
+    """(input, output) channel counts of a data folder (or of ``A.png,B.png``), from the first image
+    of each domain."""
+    if "," in spec:
+        from .single_image import single_image_paths
+
+        counts = tuple(file_channels(path) for path in single_image_paths(spec))
+        return counts if direction == "AtoB" else counts[::-1]
     root = _existing_root(spec)
     if paired:
         first = _image_list(_phase_folder(root, "train", ""))[0]

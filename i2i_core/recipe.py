@@ -49,7 +49,7 @@ class OptimSettings:
     """Base Adam settings shared by every optimiser of a recipe (each may scale or override them)."""
 
     lr: float = attrs.field(default=2e-4, converter=float, validator=v.gt(0.0))
-    betas: tuple = attrs.field(default=(0.5, 0.999), converter=tuple)
+    betas: tuple = attrs.field(default=(0.5, 0.999), converter=lambda b: tuple(float(x) for x in b))
     weight_decay: float = attrs.field(default=0.0, converter=float, validator=v.ge(0.0))
 
 
@@ -63,7 +63,7 @@ class OptimizerSpec:
 
     modules: tuple = attrs.field(converter=tuple)
     lr_mult: float = attrs.field(default=1.0, converter=float, validator=v.gt(0.0))
-    betas: tuple | None = attrs.field(default=None, converter=lambda b: None if b is None else tuple(b))
+    betas: tuple | None = attrs.field(default=None, converter=lambda b: None if b is None else tuple(float(x) for x in b))
     weight_decay: float | None = attrs.field(default=None, converter=_optional_float)
     clip: float | None = attrs.field(default=None, converter=_optional_float)
 

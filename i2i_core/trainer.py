@@ -153,6 +153,10 @@ class Trainer:
         owners = set(self.nets) | set(self.plugins)
         self.optimizers = {name: self._make_optimizer([m for m in spec.modules if m in owners], spec)
                            for name, spec in recipe.optimizers.items() if any(m in owners for m in spec.modules)}
+        if self.world.enabled and any(p.modules() for p in self.plugins.values()):
+            owners = ", ".join(name for name, p in self.plugins.items() if p.modules())
+            raise ConfigError(f"multi-process training does not yet synchronise modules owned by plugins "
+                              f"({owners}); train this recipe in one process")
         if self.compiled:
             _compile(self.nets)
         self.step_nets = distributed.wrap(self.nets, self.device, self.world)
@@ -160,7 +164,7 @@ class Trainer:
             seed_everything(options.seed * 1_000_003 + self.world.rank)
         self.step = 0
         self._sums: dict[str, torch.Tensor] = {}
-        self._count = 0
+        self._counts: dict[str, int] = {}  # per term: a phase with every=k records one step in k
         self._first_bad: dict[str, torch.Tensor] = {}
         self._stop_signal: int | None = None
         self.last_checkpoint: Path | None = None
@@ -219,7 +223,6 @@ class Trainer:
                 if phase.fresh:
                     step.forget()
                 self._run_phase(phase, step, iteration)
-        self._count += 1
         return step
 
     def _apply_schedule(self, iteration: int) -> None:
@@ -290,6 +293,7 @@ class Trainer:
             self._sums[key] = torch.zeros((), device=value.device)
             self._first_bad[key] = torch.full((), -1, dtype=torch.long, device=value.device)
         self._sums[key] += value
+        self._counts[key] = self._counts.get(key, 0) + 1
         bad = ~torch.isfinite(value) & (self._first_bad[key] < 0)
         self._first_bad[key] = torch.where(bad, torch.full_like(self._first_bad[key], iteration + 1), self._first_bad[key])
 
@@ -402,15 +406,14 @@ class Trainer:
     def _log(self, scores: dict | None = None) -> dict:
         self._check_finite()
         row = {"step": self.step, "world_size": self.world.size}
-        count = max(1, self._count) * self.world.size
         values = []
         if self._sums:  # every rank computes every term, so the sums line up across ranks
             values = distributed.all_reduce_(torch.stack(list(self._sums.values())), self.world).cpu().tolist()
         for key, total in zip(self._sums, values):
-            row[key] = total / count
+            row[key] = total / (max(1, self._counts.get(key, 0)) * self.world.size)
             self._sums[key].zero_()
         row.update(scores or {})
-        self._count = 0
+        self._counts = {}
         if self.world.main:
             with open(self.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -457,7 +460,7 @@ class Trainer:
     def _rank_state(self) -> dict:
         return {"rng": rng_state(),
                 "state": {name: obj.state_dict() for name, obj in self.recipe.state.items()},
-                "logs": {"sums": {k: v.cpu() for k, v in self._sums.items()}, "count": self._count}}
+                "logs": {"sums": {k: v.cpu() for k, v in self._sums.items()}, "counts": dict(self._counts)}}
 
     def save(self) -> Path:
         self._check_finite()
@@ -496,7 +499,7 @@ class Trainer:
         self.step = int(state["step"])
         self._sums = {k: v.to(self.device) for k, v in mine["logs"]["sums"].items()}
         self._first_bad = {k: torch.full((), -1, dtype=torch.long, device=self.device) for k in self._sums}
-        self._count = int(mine["logs"]["count"])
+        self._counts = {k: int(v) for k, v in mine["logs"]["counts"].items()}
         self.last_checkpoint = path
         if self.step >= self.total_steps:
             raise ConfigError(f"{path} is already at step {self.step}; pass --steps larger than that to continue")

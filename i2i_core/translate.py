@@ -61,6 +61,10 @@ def size_multiple(nets) -> int:
 
 
 def in_channels(nets) -> int:
+    """Image channels the translation takes: a network's ``in_channels``, else its first convolution's."""
+    for net in nets.values():
+        if isinstance(getattr(net, "in_channels", None), int):
+            return net.in_channels
     for net in nets.values():
         for module in net.modules():
             if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):

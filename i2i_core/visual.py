@@ -54,7 +54,7 @@ def sample_grid(recipe, nets, dataset, count: int, device, path: Path) -> Path:
     a multimodal recipe adds one column per latent code (several outputs per input)."""
     count = max(1, min(count, len(dataset)))
     items = [dataset[(i, 0)] for i in range(count)]
-    batch = {k: torch.stack([item[k] for item in items]).to(device) for k in items[0]}
+    batch = {k: v.to(device) for k, v in torch.utils.data.default_collate(items).items()}
     modes = _eval_mode(nets)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

@@ -167,3 +167,16 @@ def test_a_switched_off_plugin_takes_its_optimiser_with_it(tmp_path, monkeypatch
     trainer = Trainer(recipe, TrainOptions(data="demo", out=tmp_path, steps=3, sample_every=100), BuildOptions(image_size=32))
     assert "head" not in trainer.optimizers
     trainer.fit()
+
+
+def test_terms_of_a_sparse_phase_are_logged_at_their_own_value(trainer, monkeypatch):
+    seen = []
+    original = PairedL1.loss
+    monkeypatch.setattr(PairedL1, "loss", lambda self, step, role: seen.append(v := original(self, step, role)) or v)
+    trainer.options.log_every = 3
+    trainer.fit()
+    import json
+
+    rows = [json.loads(line) for line in (trainer.out / "metrics.jsonl").read_text().splitlines()]
+    by_step = {row["step"]: row for row in rows}
+    assert by_step[3]["paired_l1"] == pytest.approx(seen[0].item(), rel=1e-6)  # one G step in the window, not 1/3

@@ -63,7 +63,7 @@ def _tiny(tmp, steps, recipe="cyclegan", **train):
     return Trainer(r, options, build, resume=(tmp / "checkpoints" / "latest.pt").exists())
 
 
-@pytest.mark.parametrize("recipe", ["cyclegan", "pix2pix"])
+@pytest.mark.parametrize("recipe", ["cyclegan", "pix2pix", "munit"])  # munit: latent codes each step
 def test_resume_is_exact(tmp_path, recipe):
     straight = _tiny(tmp_path / "straight", 6, recipe)
     straight.fit()
