@@ -1,9 +1,7 @@
 """Multi-process training with ``torch.distributed`` under torchrun: DDP wrappers and collectives.
 
-Every network call of a step goes through ``DistributedDataParallel``'s forward, including
-methods other than ``forward`` (``encode``, ``decode`` ...), so that DDP prepares the gradient
-reduction whatever a recipe calls. ``find_unused_parameters`` is on because a step calls a
-network several times and some of its calls feed no backward (frozen discriminators).
+One ``DistributedDataParallel`` wraps every trainable module, and each phase computes its loss
+inside that module's forward (see :class:`PhaseSync`).
 """
 from __future__ import annotations
 
@@ -45,43 +43,58 @@ def init_from_env(device: str | None) -> tuple[World, str | None]:
     return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=local_rank), device
 
 
-class _Dispatch(torch.nn.Module):
-    """Lets DDP's forward run any method of the wrapped network: ``ddp("encode", x, layers)``."""
+class _Phase(torch.nn.Module):
+    """The one module DDP wraps: every trainable module of the run (networks and the modules
+    plugins own), and a forward that computes one phase's loss."""
 
-    def __init__(self, net: torch.nn.Module):
+    def __init__(self, modules: dict):
         super().__init__()
-        self.net = net
+        self.trained = torch.nn.ModuleDict({name.replace(".", "/"): module for name, module in modules.items()})
 
-    def forward(self, method: str, *args, **kwargs):
-        if method == "forward":
-            return self.net(*args, **kwargs)  # __call__: hooks and a compiled forward apply
-        return getattr(self.net, method)(*args, **kwargs)
+    def forward(self, compute):
+        return compute()
 
 
-class DistributedNet:
-    """What a step sees of a network under DDP: calls and methods go through DDP, the rest is the network's."""
+class PhaseSync:
+    """Runs a phase's loss computation inside DDP's forward when several processes train.
 
-    def __init__(self, net: torch.nn.Module, device: torch.device):
-        ids = [device.index] if device.type == "cuda" else None
-        self._ddp = DistributedDataParallel(_Dispatch(net), device_ids=ids, find_unused_parameters=True)
-        self.module = net
+    A step calls a network many times, and some calls (``encode``, ``decode``) use only part of its
+    weights; DDP, which finds the weights a backward will reach by walking the graph from its
+    forward's output, needs one forward per backward whose output is the whole loss. Products
+    computed in an earlier phase are part of that graph too, so they count wherever they are reused.
+    ``find_unused_parameters`` is on because each phase trains only some of the modules.
+    """
 
-    def __call__(self, *args, **kwargs):
-        return self._ddp("forward", *args, **kwargs)
+    def __init__(self, modules: dict, device: torch.device, world: World):
+        trained = {name: m for name, m in modules.items() if any(p.requires_grad for p in m.parameters())}
+        self._ddp = None
+        if world.enabled and trained:
+            ids = [device.index] if device.type == "cuda" else None
+            self._ddp = DistributedDataParallel(_Phase(trained), device_ids=ids, find_unused_parameters=True)
 
-    def __getattr__(self, name: str):
-        attr = getattr(self.module, name)
-        if callable(attr) and not hasattr(torch.nn.Module, name):
-            return lambda *args, **kwargs: self._ddp(name, *args, **kwargs)
-        return attr
+    def __call__(self, compute):
+        return compute() if self._ddp is None else self._ddp(compute)
 
 
-def wrap(nets: dict, device: torch.device, world: World) -> dict:
-    """The mapping a Step uses: DDP-wrapped networks where several processes train, else the networks."""
-    if not world.enabled:
-        return nets
-    return {name: DistributedNet(net, device) if any(p.requires_grad for p in net.parameters()) else net
-            for name, net in nets.items()}
+def diverged(modules: dict, world: World) -> list[str]:
+    """Names of the modules whose weights differ between processes (empty in one process).
+
+    DDP keeps replicas equal only for what it wraps; a module trained outside it drifts silently,
+    so the trainer compares a float64 sum of every module's weights across ranks at each checkpoint.
+    """
+    if not world.enabled or not modules:
+        return []
+    sums = torch.stack([sum((p.detach().double().sum() for p in m.parameters()), torch.zeros((), dtype=torch.float64,
+                                                                                            device=_device_of(m)))
+                        for m in modules.values()])
+    gathered = [torch.empty_like(sums) for _ in range(world.size)]
+    dist.all_gather(gathered, sums)
+    differ = torch.stack(gathered).ne(sums).any(0).tolist()
+    return [name for name, bad in zip(modules, differ) if bad]
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    return next((p.device for p in module.parameters()), torch.device("cpu"))
 
 
 def all_gather(obj, world: World) -> list:

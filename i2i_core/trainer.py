@@ -25,7 +25,7 @@ from . import __version__
 from . import checkpoint as ckpt
 from . import distributed
 from . import plugins as registry
-from .errors import ConfigError
+from .errors import ConfigError, I2IError
 from .loss import LossPlugin
 from .recipe import BuildOptions, Recipe
 from .step import Step
@@ -153,13 +153,9 @@ class Trainer:
         owners = set(self.nets) | set(self.plugins)
         self.optimizers = {name: self._make_optimizer([m for m in spec.modules if m in owners], spec)
                            for name, spec in recipe.optimizers.items() if any(m in owners for m in spec.modules)}
-        if self.world.enabled and any(p.modules() for p in self.plugins.values()):
-            owners = ", ".join(name for name, p in self.plugins.items() if p.modules())
-            raise ConfigError(f"multi-process training does not yet synchronise modules owned by plugins "
-                              f"({owners}); train this recipe in one process")
         if self.compiled:
             _compile(self.nets)
-        self.step_nets = distributed.wrap(self.nets, self.device, self.world)
+        self.sync = distributed.PhaseSync(self.modules, self.device, self.world)
         if self.world.rank > 0:  # latent codes and noise differ per rank; the weights came from rank 0's seed
             seed_everything(options.seed * 1_000_003 + self.world.rank)
         self.step = 0
@@ -217,7 +213,7 @@ class Trainer:
     # -- one iteration -------------------------------------------------------------------------
     def train_step(self, batch: dict, iteration: int) -> Step:
         self._apply_schedule(iteration)
-        step = Step(batch, self.step_nets, self.recipe.products, self.recipe.state, index=iteration)
+        step = Step(batch, self.nets, self.recipe.products, self.recipe.state, index=iteration)
         for phase in self.recipe.phases:
             if phase.runs_at(iteration):
                 if phase.fresh:
@@ -237,22 +233,12 @@ class Trainer:
         for p in frozen:
             p.requires_grad_(False)
         try:
-            groups: dict[tuple, list] = {}
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                for instance, plugin in self.plugins.items():
-                    for role in plugin.roles:
-                        if plugin.phase_of(role) != phase.name:
-                            continue
-                        term = plugin.loss(step, role).float()
-                        key = instance if role == "G" else f"{instance}/{role}"
-                        self._record(key, term.detach(), iteration)
-                        groups.setdefault(tuple(plugin.detach_from), []).append(plugin.weight * term)
             stepped = [name for name in phase.optimizers if name in self.optimizers]
             optimizers = [self.optimizers[name] for name in stepped]
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
-            total = self._with_detached_terms(groups, params)
+            total = self.sync(lambda: self._phase_loss(phase, step, iteration, params))
             if total is not None and total.requires_grad:
                 total.backward()
             for name in stepped:
@@ -265,6 +251,20 @@ class Trainer:
         finally:
             for p in frozen:
                 p.requires_grad_(True)
+
+    def _phase_loss(self, phase, step: Step, iteration: int, params: list):
+        """The weighted sum of every term that joins ``phase`` (None when there is none)."""
+        groups: dict[tuple, list] = {}
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            for instance, plugin in self.plugins.items():
+                for role in plugin.roles:
+                    if plugin.phase_of(role) != phase.name:
+                        continue
+                    term = plugin.loss(step, role).float()
+                    key = instance if role == "G" else f"{instance}/{role}"
+                    self._record(key, term.detach(), iteration)
+                    groups.setdefault(tuple(plugin.detach_from), []).append(plugin.weight * term)
+        return self._with_detached_terms(groups, params)
 
     def _with_detached_terms(self, groups: dict, params: list):
         """One loss whose gradient is the phase's: terms that must not train some networks enter
@@ -464,6 +464,11 @@ class Trainer:
 
     def save(self) -> Path:
         self._check_finite()
+        drifted = distributed.diverged(self.modules, self.world)
+        if drifted:
+            raise I2IError(f"the processes hold different weights for {', '.join(drifted)} at step {self.step}: a "
+                           f"module trained outside DistributedDataParallel (own it through the recipe or a "
+                           f"plugin's modules()); no checkpoint written")
         folder = self.out / "checkpoints"
         path = folder / "latest.pt"
         state = self.state_dict()

@@ -87,6 +87,10 @@ class PatchSampler(nn.Module):
         out = getattr(self, f"mlp_{layer}")(rows).float()
         return out / (out.norm(dim=-1, keepdim=True) + NORM_EPS)
 
+    def forward(self, features: list, ids: list) -> list:
+        """Every tapped layer at once: (B, P, width) rows per layer at that layer's ``ids``."""
+        return [self.project(i, f, idx) for i, (f, idx) in enumerate(zip(features, ids))]
+
 
 def resolve_taps(taps: dict, layers, generator: str) -> list[int]:
     """Sorted distinct raw indices for the semantic ``layers``; ``res{k}`` past the last block is the last block."""
@@ -211,13 +215,12 @@ class PatchNCE(LossPlugin):
         net, sampler, taps = step.net(generator), self._samplers[generator], self._taps[generator]
         with torch.no_grad():
             key_maps = net.encode(step[source], taps)
-            ids = [sampler.draw_ids(k, self.num_patches) for k in key_maps]
-            keys = [sampler.project(i, k, idx) for i, (k, idx) in enumerate(zip(key_maps, ids))]
+            ids = [PatchSampler.draw_ids(k, self.num_patches) for k in key_maps]
+            keys = sampler(key_maps, ids)
         query_maps = net.encode(step[translated], taps)
         if flipped:  # the output came from the mirrored input: mirror its features back into place
             query_maps = [q.flip(-1) for q in query_maps]
-        queries = [sampler.project(i, q, idx) for i, (q, idx) in enumerate(zip(query_maps, ids))]
-        return list(zip(queries, keys))
+        return list(zip(sampler(query_maps, ids), keys))
 
     def loss(self, step, role):
         flipped = self.flip_equivariance and bool(step["flipped"])
