@@ -90,8 +90,8 @@ def weights_present(options: EvalOptions) -> dict[str, bool]:
     def found(file, explicit):
         if explicit is not None:
             return True
-        return any(place is not None and (place / file.name).is_file()
-                   for _, place in weights.search_places(None, "")[1:])
+        return any(place is not None and (place / name).is_file()
+                   for _, place in weights.search_places(None, "")[1:] for name in (file.name, *file.aliases))
 
     lin = options.lpips_lin is not None or any(
         p.is_file() for p in packaged_linear_candidates(options.lpips_net, options.lpips_version))
@@ -120,12 +120,15 @@ def plan(options: EvalOptions, applicable: list[str]) -> list[tuple[str, object]
     present = weights_present(options)
     if not options.suites and present["inception"]:
         suites.append("inception")
+    # On Inception features the distribution suite's fd and kid are the inception suite's fid and kid.
+    same_as_inception = {"fd", "kid"} if options.features == "inception" and "inception" in suites else set()
     jobs = []
     for suite in suites:
         if suite == "oracle":
             continue  # scored by the oracle itself, on the demo data only
         jobs += [(suite, metric) for metric in suite_metrics(suite, table)
-                 if not metric.needs or present[metric.needs]]
+                 if (not metric.needs or present[metric.needs])
+                 and not (suite == "distribution" and metric.id in same_as_inception)]
     return jobs
 
 
@@ -166,9 +169,15 @@ def to_uint8(images):
     return (images.float().clamp(0, 1) * 255).floor().to(torch.uint8)
 
 
-def load_folder(folder: Path) -> tuple[list[str], "torch.Tensor"]:
-    """(relative stems, uint8 N×3×H×W) of every image in ``folder``; one size per folder."""
+def load_folder(folder: Path) -> tuple[list[str], "torch.Tensor", str | None]:
+    """(relative stems, uint8 N×3×H×W, how images were resized or None) of every image in ``folder``.
+
+    Images of several sizes are resized (bilinear, antialiased) to the most common size, as photo
+    collections need; every feature space resizes anyway, and paired metrics are then skipped."""
+    import collections
+
     import torch
+    import torch.nn.functional as F
 
     from .data import find_images, load_image
 
@@ -178,22 +187,31 @@ def load_folder(folder: Path) -> tuple[list[str], "torch.Tensor"]:
     files = find_images(folder)
     if not files:
         raise I2IError(f"{folder} holds no images")
-    images = [(load_image(path, channels=3) * 255).round().to(torch.uint8) for path in files]
-    sizes = {tuple(image.shape[1:]): path for image, path in zip(images, files)}
+    images = [load_image(path, channels=3) for path in files]
+    sizes = collections.Counter(tuple(image.shape[1:]) for image in images)
+    resized = None
     if len(sizes) > 1:
-        (size_a, a), (size_b, b) = list(sizes.items())[:2]
-        raise I2IError(f"{folder}: images differ in size ({a.name} is {size_a[1]}x{size_a[0]}, {b.name} is "
-                       f"{size_b[1]}x{size_b[0]}); resize them to one size first")
+        (h, w), _ = sizes.most_common(1)[0]
+        moved = sum(tuple(image.shape[1:]) != (h, w) for image in images)
+        images = [image if tuple(image.shape[1:]) == (h, w) else
+                  F.interpolate(image[None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0]
+                  for image in images]
+        resized = f"{moved} of {len(images)} images resized to {w}x{h} (bilinear, antialiased)"
     stems = [str(path.relative_to(folder).with_suffix("")) for path in files]
-    return stems, torch.stack(images)
+    return stems, torch.stack([(image.clamp(0, 1) * 255).round().to(torch.uint8) for image in images]), resized
 
 
 def evaluate_folders(real_dir: Path, fake_dir: Path, options: EvalOptions) -> dict:
     from .metrics.registry import ImageSets
 
-    real_stems, real = load_folder(real_dir)
-    fake_stems, fake = load_folder(fake_dir)
-    paired = sorted(real_stems) == sorted(fake_stems)
+    real_stems, real, real_resized = load_folder(real_dir)
+    fake_stems, fake, fake_resized = load_folder(fake_dir)
+    same_names = sorted(real_stems) == sorted(fake_stems)
+    why_unpaired = None
+    if same_names and (real_resized or fake_resized or real.shape[1:] != fake.shape[1:]):
+        why_unpaired = (f"same file names, but the images differ in size (real {real.shape[3]}x{real.shape[2]}, "
+                        f"fake {fake.shape[3]}x{fake.shape[2]}, or resized within a folder)")
+    paired = same_names and why_unpaired is None
     if paired:  # the same order in both sets
         order = {stem: i for i, stem in enumerate(fake_stems)}
         fake = fake[[order[stem] for stem in real_stems]]
@@ -201,8 +219,10 @@ def evaluate_folders(real_dir: Path, fake_dir: Path, options: EvalOptions) -> di
     applicable = ["distribution"] + (["paired"] if paired else [])
     device = _device(options.device)
     results, skipped = run_jobs(sets, plan(options, applicable), EvalContext(options, device))
+    if why_unpaired:
+        skipped["paired"] = why_unpaired
     source = {"real": str(real_dir), "fake": str(fake_dir), "paired_by_file_name": paired,
-              "n_real": len(real), "n_fake": len(fake)}
+              "n_real": len(real), "n_fake": len(fake), "real_resized": real_resized, "fake_resized": fake_resized}
     return make_report(source, results, skipped, device)
 
 
@@ -308,7 +328,8 @@ def evaluate_checkpoint(checkpoint: Path, options: EvalOptions, data: str | None
     if wants_oracle:
         palette, styled = oracle.target_palette(demo, direction)
         if samples:
-            scores = oracle.multimodal_scores(groups, test["layout"], palette)
+            scores = oracle.multimodal_scores(groups, test["layout"], palette, styled=styled,
+                                              truths=(test["target"] + 1) / 2)
         else:
             scores = oracle.unimodal_scores(fake, test["layout"], (test["target"] + 1) / 2, palette, styled=styled)
         results.update(oracle_records(scores, demo, ctx, len(source), samples))
@@ -449,7 +470,8 @@ def add_arguments(sub) -> None:
     e.add_argument("--suite", dest="suites", action="append", default=[], metavar="NAME",
                    help="oracle, distribution, paired, diversity, inception (repeatable)")
     e.add_argument("--metrics", help="comma-separated metric ids instead of suites, e.g. fd,kid,ssim")
-    e.add_argument("--report", type=Path, help="with --real/--fake: write the JSON report here")
+    e.add_argument("--report", type=Path, help="with --real/--fake: write the JSON report here "
+                                                   "(default: eval-<UTC timestamp>.json in the current folder)")
     e.add_argument("--features", default="pixel16", help="feature space: pixel16 (default), rand@SEED, inception")
     e.add_argument("--seed", type=int, default=0, help="seeds subsets, k-means, projections and latent codes")
     e.add_argument("--device")
@@ -485,7 +507,7 @@ def cmd_eval(args) -> int:
         if args.data is not None or args.samples is not None:
             raise ConfigError("--data and --samples go with --checkpoint")
         report = evaluate_folders(args.real, args.fake, options)
-        path = write_report(report, args.report) if args.report else None
+        path = write_report(report, args.report or Path(f"eval-{timestamp()}.json"), unique=args.report is None)
     print(format_table(report))
     if path is not None:
         print(f"report: {path}")

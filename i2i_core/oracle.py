@@ -120,19 +120,30 @@ def style_jsd(histogram: np.ndarray) -> float:
     return 0.5 * kl(p, middle) + 0.5 * kl(uniform, middle)
 
 
-def multimodal_scores(samples: torch.Tensor, layouts: torch.Tensor, palette: np.ndarray = PALETTE_B) -> dict:
-    """Scores of N×S×3×H×W outputs in [0, 1] (S latent codes per input) against N×H×W layouts."""
+def multimodal_scores(samples: torch.Tensor, layouts: torch.Tensor, palette: np.ndarray = PALETTE_B,
+                      styled: bool = True, truths: torch.Tensor | None = None) -> dict:
+    """Scores of N×S×3×H×W outputs in [0, 1] (S latent codes per input) against N×H×W layouts.
+
+    The style scores need a target domain with background styles (shapes-styles, AtoB). Without
+    them (``styled=False``) every sample gets the unimodal scores against ``truths`` (N×3×H×W),
+    plus the pixel diversity."""
     n, s = samples.shape[:2]
     samples, layouts = samples.float().clamp(0, 1), layouts.long()
     flat = samples.reshape(n * s, *samples.shape[2:])
     flat_layouts = layouts.repeat_interleave(s, 0)
+    diversity = (samples[:, 1:] - samples[:, :-1]).abs().mean().item() if s > 1 else 0.0
+    if not styled:
+        if truths is None:
+            raise ValueError("a target domain without styles is scored against its true renders: pass truths")
+        scores = unimodal_scores(flat, flat_layouts, truths.float().repeat_interleave(s, 0), palette)
+        scores.update(pixel_diversity=float(diversity), n_inputs=int(n), samples=int(s))
+        return scores
     styles, distance = detect_styles(flat, flat_layouts)
     valid = distance <= STYLE_TOLERANCE
     k = len(STYLES)
     detected = torch.where(valid, styles, torch.full_like(styles, k)).reshape(n, s)
     histogram = torch.bincount(detected.reshape(-1), minlength=k + 1).numpy()
     per_input = [len(set(row.tolist()) - {k}) / k for row in detected]
-    diversity = (samples[:, 1:] - samples[:, :-1]).abs().mean().item() if s > 1 else 0.0
     scores = _class_scores(flat, flat_layouts, _styled_palettes(flat, flat_layouts, palette))
     scores.update(
         valid_rate=float(valid.double().mean()),
@@ -222,12 +233,13 @@ def score_demo(translator, nets, *, name: str = "shapes", res: int = 32, directi
         code_of = (lambda a, b: slice_code(codes, a, b)) if multimodal else None
         outputs = translate_batches(translator, nets, data["source"], device, code_of)
         truths = (data["target"] + 1) / 2
-        return unimodal_scores(outputs, data["layout"], truths, palette, styled=styled or multimodal)
+        return unimodal_scores(outputs, data["layout"], truths, palette, styled=styled)
     per_sample = []
     for codes in draw_codes(translator, count, samples, seed, device):
         per_sample.append(translate_batches(translator, nets, data["source"], device,
                                             lambda a, b, codes=codes: slice_code(codes, a, b)))
-    return multimodal_scores(torch.stack(per_sample, 1), data["layout"], palette)
+    return multimodal_scores(torch.stack(per_sample, 1), data["layout"], palette, styled=styled,
+                             truths=(data["target"] + 1) / 2)
 
 
 def format_scores(scores: dict) -> str:

@@ -284,3 +284,47 @@ def test_plot_draws_one_panel_per_kind_of_curve(tmp_path):
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"step": 150, "world_size": 1, "cycle": 0.1, "miou": 0.4, "oracle_mae": 0.1}) + "\n")
     assert Image.open(plot_run(tmp_path)).size == (960, 760)
+
+
+def test_folders_of_mixed_sizes_are_scored_and_unpaired_when_sizes_differ(tmp_path, capsys, monkeypatch):
+    generator = torch.Generator().manual_seed(2)
+    write_set(tmp_path / "real", torch.rand(6, 3, 24, 24, generator=generator), range(6))
+    write_set(tmp_path / "real", torch.rand(2, 3, 20, 30, generator=generator), (6, 7))  # photo sets mix sizes
+    write_set(tmp_path / "fake", torch.rand(8, 3, 16, 16, generator=generator), range(8))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "eval", "--real", tmp_path / "real", "--fake", tmp_path / "fake")
+    assert code == 0, err
+    written = list(tmp_path.glob("eval-*.json"))  # without --report the JSON lands in the current folder
+    assert len(written) == 1 and f"report: {written[0].name}" in out
+    report = json.loads(written[0].read_text())
+    assert report["source"]["real_resized"] == "2 of 8 images resized to 24x24 (bilinear, antialiased)"
+    assert report["source"]["fake_resized"] is None and not report["source"]["paired_by_file_name"]
+    assert "differ in size" in report["skipped"]["paired"] and "fd_pixel16" in report["scores"]
+    assert "l1" not in report["scores"]
+
+
+def test_inception_files_under_their_other_name_count_as_present(tmp_path, monkeypatch):
+    from i2i_core.evaluate import EvalOptions, plan, weights_present
+    from i2i_core.metrics import weights
+
+    monkeypatch.setenv("I2I_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert not weights_present(EvalOptions())["inception"]
+    (tmp_path / weights.INCEPTION.aliases[0]).write_bytes(b"")  # torch-fidelity's name for the same file
+    assert weights_present(EvalOptions())["inception"]
+    # On Inception features the distribution suite would repeat the inception suite's fid and kid.
+    jobs = [(suite, metric.id) for suite, metric in plan(EvalOptions(features="inception"), ["distribution"])]
+    assert ("inception", "fid") in jobs and ("inception", "kid") in jobs
+    assert ("distribution", "fd") not in jobs and ("distribution", "kid") not in jobs
+    assert ("distribution", "fd") in [(s, m.id) for s, m in plan(EvalOptions(), ["distribution"])]
+
+
+def test_multimodal_outputs_of_a_target_without_styles_get_the_unimodal_scores():
+    data = oracle.demo_test_batch("shapes-styles", 32, 6, "BtoA")
+    truths = (data["target"] + 1) / 2
+    samples = torch.stack([truths, truths], 1)  # two "codes", both the true A render
+    scores = oracle.multimodal_scores(samples, data["layout"], oracle.PALETTE_A, styled=False, truths=truths)
+    assert scores["miou"] == pytest.approx(1.0) and scores["oracle_mae"] == pytest.approx(0.0, abs=1e-6)
+    assert scores["pixel_diversity"] == 0.0 and "coverage" not in scores and "valid_rate" not in scores
+    with pytest.raises(ValueError, match="truths"):
+        oracle.multimodal_scores(samples, data["layout"], oracle.PALETTE_A, styled=False)
