@@ -32,7 +32,10 @@ def i2i_networks():
 
 @hookspec
 def i2i_metrics():
-    """Return a dict mapping a metric id (used by ``i2i eval --metrics``) to a metric factory."""
+    """Return a dict mapping a metric id (used by ``i2i eval --metrics``) to one of: a
+    :class:`i2i_core.metrics.Metric` instance, a ``Metric`` subclass (instantiated with no arguments),
+    or a plain callable ``fn(real, fake) -> float | dict`` on float N×3×H×W images in [0, 1], run only
+    when ``--metrics`` names it. See ``i2i_core/metrics/registry.py`` for the ``Metric`` protocol."""
 
 
 # --- event hooks: called by the trainer --------------------------------------------------------

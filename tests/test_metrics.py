@@ -16,9 +16,28 @@ from i2i_core.metrics import TooFewSamples, feature_space, frechet, kid, ndb, pa
 from i2i_core.metrics.inception import (FIDInception, inception_feature_space, inception_score, load_inception,
                                         prepare)
 from i2i_core.metrics.lpips import LPIPS, AlexNetFeatures, VGG16Features, locate_linear, packaged_linear_candidates
-from i2i_core.metrics.registry import builtin_metrics
+from i2i_core.metrics.registry import ImageSets, builtin_metrics
 
 BUILTIN_IDS = {"fid", "kid", "is", "lpips", "fd", "ndb", "jsd", "swd", "prdc", "l1", "psnr", "ssim", "ms_ssim"}
+
+
+class StubContext:
+    """What a metric reads from ``i2i eval``'s context (cache, feature spaces, suite, seed), without
+    building one from options: the Inception space here has random weights and no checksum."""
+
+    def __init__(self, suite, spaces=None):
+        self.suite, self.seed, self.device, self.spaces, self.cache = suite, 0, "cpu", spaces or {}, {}
+
+    def cached(self, key, compute):
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+    def feature_space(self, name=None):
+        return self.spaces[name]
+
+    def features(self, space, which, images):
+        return self.cached(("features", space.id, which), lambda: space(images))
 
 
 def random_spd(rng, d):
@@ -106,6 +125,15 @@ def test_kid_subsets_are_seeded_and_shrink_for_small_sets():
         kid.kid(x[:1], y)
 
 
+def test_kid_of_whole_sets_is_computed_once_without_a_spread():
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(30, 8)), rng.normal(size=(30, 8)) + 0.2
+    found = kid.kid(x, y, subsets=100, seed=3)
+    assert found["subsets"] == 1 and found["std"] is None and found["subset_size"] == 30
+    assert found["value"] == kid.mmd2_unbiased(x, y)
+    assert kid.kid(x, y[:29], subsets=5)["subsets"] == 5  # one set larger: subsets differ
+
+
 # ------------------------------------------------------------------------------------ NDB / JSD
 def test_ndb_z_test_by_hand():
     z, p_values = ndb.two_proportion_test([0.6, 0.4], [0.5, 0.5], 100, 200)
@@ -185,6 +213,18 @@ def test_swd_is_smaller_for_the_same_distribution():
     near, far = swd.swd(real, same), swd.swd(real, other)
     assert near["value"] < far["value"] and len(near["per_level"]) == 2
     assert swd.swd(real, same) == near  # seeded
+    assert near["features"] == "laplacian-pyramid-7x7-patches"
+
+
+def test_swd_does_not_depend_on_the_batch_size(monkeypatch):
+    generator = torch.Generator().manual_seed(2)
+    real = torch.randint(0, 256, (23, 3, 40, 36), dtype=torch.uint8, generator=generator)
+    fake = torch.randint(0, 200, (30, 3, 32, 32), dtype=torch.uint8, generator=generator)  # resized to real's size
+    whole = swd.swd(real, fake, seed=4)
+    monkeypatch.setattr(swd, "BATCH", 5)
+    batched = swd.swd(real, fake, seed=4)
+    assert batched["per_level"] == pytest.approx(whole["per_level"], rel=1e-5)
+    assert whole["images_per_set"] == 23 and whole["resize"].startswith("generated images bilinear")
 
 
 def test_prdc_limits():
@@ -225,9 +265,16 @@ def test_ssim_matches_a_scipy_reference_and_identical_images_score_one():
     assert (paired.ms_ssim(x, y) < 1).all()
 
 
-def test_ms_ssim_uses_the_scales_that_fit():
+def test_ms_ssim_uses_the_scales_that_fit_and_its_record_says_how_many():
     assert paired.ms_ssim_scales(256, 256) == 5 and paired.ms_ssim_scales(32, 32) == 2
     assert paired.ms_ssim_scales(8, 8) == 1 and paired.window_for(8, 8) == 7
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    metric = builtin_metrics()["ms_ssim"]
+    record = metric.compute(ImageSets(images, images.flip(0), paired=True), StubContext("paired"))["ms_ssim"]
+    assert record["scales"] == 2 and record["window"] == 11
+    groups = images.view(1, 3, 3, 32, 32)
+    diversity = metric.compute(ImageSets(None, images, groups=groups), StubContext("diversity"))
+    assert diversity["diversity_ms_ssim"]["scales"] == 2
 
 
 def test_l1_and_psnr():
@@ -353,6 +400,38 @@ def test_fid_resize_conventions():
     pytorch_fid = prepare(torch.full((1, 3, 8, 8), 255, dtype=torch.uint8), "pytorch-fid")
     assert torch.allclose(pytorch_fid, torch.ones_like(pytorch_fid))
     assert torch.allclose(prepare(torch.full((1, 3, 8, 8), 128, dtype=torch.uint8), "tf1"), torch.zeros(1))
+    # bicubic overshoots at a hard edge; clean-fid clips each resized channel to [0, 255]
+    from i2i_core.metrics.inception import _pil_bicubic
+
+    edge = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+    edge[..., 4:] = 255
+    raw = _pil_bicubic(edge.float(), 299)
+    assert raw.min() < 0 and raw.max() > 255
+    clean = prepare(edge, "clean")
+    assert clean.min() == -1 and clean.max() == 1
+
+
+def test_inception_passes_build_no_graph_and_is_reuses_the_pool3_features(random_inception_file):
+    path, net = random_inception_file
+    space = inception_feature_space(path, "pytorch-fid", check=False)
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    pool3 = space.embed(images)  # deliberately outside no_grad
+    assert not pool3.requires_grad and pool3.grad_fn is None
+    loaded, _ = load_inception(path, check=False)
+    assert not any(p.requires_grad for p in loaded.parameters())
+    passes = []
+    embed = space.embed
+    space.embed = lambda batch: passes.append(len(batch)) or embed(batch)
+    ctx = StubContext("inception", {"inception": space})
+    fid_features = ctx.features(space, "fake", images)  # what FID/KID leave in the cache
+    found = builtin_metrics()["is"].compute(ImageSets(None, images), ctx)["is"]
+    assert passes == [3]  # IS made no second pass
+    logits = space.logits(fid_features)
+    assert not logits.requires_grad and logits.dtype == torch.float64
+    with torch.no_grad():
+        expected = net(prepare(images, "pytorch-fid"))[1]
+    assert torch.allclose(logits.float(), expected, rtol=1e-4, atol=1e-4)
+    assert found["value"] == pytest.approx(inception_score(expected)["value"], rel=1e-5)
 
 
 def test_inception_score_limits():

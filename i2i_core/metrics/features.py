@@ -48,7 +48,7 @@ class FeatureSpace:
     sha256: str | None = None
     dim: int = 0
     batch_size: int = 100
-    logits: object = None  # Inception only: images → class logits, for IS
+    logits: object = None  # Inception only: its features (pool3) → float64 class logits, for IS
 
     def __call__(self, images: torch.Tensor, device="cpu", progress: bool = False) -> torch.Tensor:
         """N×3×H×W uint8 → N×dim float64 (on the CPU)."""
@@ -107,7 +107,7 @@ def feature_space(name: str, *, inception: str | None = None, fid_resize: str = 
             seed = int(name[len("rand@"):])
         except ValueError:
             raise I2IError(f"feature space {name!r}: expected rand@SEED with an integer seed") from None
-        net = RandomCNN(seed).eval().to(device)
+        net = RandomCNN(seed).requires_grad_(False).eval().to(device)
         return FeatureSpace(id=name, embed=net, resize=f"bilinear antialias to {RANDOM_CNN_INPUT}x{RANDOM_CNN_INPUT}",
                             architecture=RANDOM_CNN_ARCHITECTURE, sha256=state_dict_sha256(net.state_dict()),
                             dim=RANDOM_CNN_WIDTHS[-1])

@@ -8,11 +8,14 @@ and the last E block (``Mixed_7c``) pools with max. Features are the 2048-d pool
 
 Input conventions (``--fid-resize``), for images given as uint8:
 - ``pytorch-fid`` (default): x/255, bilinear to 299×299 (align_corners=False, no antialias), 2x − 1.
-- ``clean``: each channel resized as float32 with PIL bicubic (antialiased) to 299, no requantisation,
-  then x/255·2 − 1 (clean-fid's "clean" mode, on this network).
+- ``clean``: each channel resized as float32 with PIL bicubic (antialiased) to 299, clipped to
+  [0, 255] (bicubic overshoots at edges), no requantisation, then x/255·2 − 1 (clean-fid's "clean"
+  mode, on this network).
 - ``tf1``: TF1's ``resize_bilinear`` (align_corners=False: source = destination·in/out, no half-pixel
   offset), then (x − 128)/128, as torch-fidelity.
-IS uses the logits ``pool3 · fc.weightᵀ`` without the bias, as the TF Inception Score code does.
+IS uses the logits ``pool3 · fc.weightᵀ`` without the bias, as the TF Inception Score code (and
+torch-fidelity's ``logits_unbiased``) does; they are computed from the pool3 features that FID/KID
+already hold, so IS costs no second pass through the network.
 """
 from __future__ import annotations
 
@@ -214,7 +217,7 @@ def prepare(images: torch.Tensor, mode: str = "pytorch-fid") -> torch.Tensor:
         x = F.interpolate(x / 255, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
         return x * 2 - 1
     if mode == "clean":
-        return _pil_bicubic(x, SIZE) / 255 * 2 - 1
+        return _pil_bicubic(x, SIZE).clamp(0, 255) / 255 * 2 - 1
     if mode == "tf1":
         return (_tf1_bilinear(x, SIZE) - 128) / 128
     raise ValueError(f"unknown FID resize mode {mode!r}; valid: {', '.join(RESIZE_MODES)}")
@@ -222,7 +225,8 @@ def prepare(images: torch.Tensor, mode: str = "pytorch-fid") -> torch.Tensor:
 
 RESIZE_DESCRIPTIONS = {
     "pytorch-fid": "pytorch-fid: bilinear 299 (align_corners=False, no antialias) on x/255, then 2x-1",
-    "clean": "clean: PIL bicubic 299 per channel as float32 (antialiased, no requantisation), then x/255*2-1",
+    "clean": "clean: PIL bicubic 299 per channel as float32 (antialiased), clipped to [0, 255], no requantisation, "
+             "then x/255*2-1",
     "tf1": "tf1: TF1 resize_bilinear 299 (align_corners=False), then (x-128)/128",
 }
 
@@ -235,7 +239,8 @@ def load_inception(path: Path | None = None, check: bool = True) -> tuple[FIDInc
     else:
         digest = None
     net = FIDInception().load_published(weights.load_state_dict(path))
-    return net.eval(), digest
+    # A measuring network: with trainable weights, any call outside no_grad would keep its whole graph.
+    return net.requires_grad_(False).eval(), digest
 
 
 def inception_feature_space(path, resize: str = "pytorch-fid", device="cpu", check: bool = True):
@@ -247,10 +252,13 @@ def inception_feature_space(path, resize: str = "pytorch-fid", device="cpu", che
     net = net.to(device)
 
     def embed(images):
-        return net(prepare(images, resize).to(device))[0]
+        with torch.no_grad():
+            return net(prepare(images, resize).to(device))[0]
 
-    def logits(images):
-        return net(prepare(images, resize).to(device))[1]
+    fc_weight = net.fc.weight.detach().double().cpu()
+
+    def logits(pool3):
+        return pool3.to(fc_weight) @ fc_weight.T
 
     return FeatureSpace(id="inception", embed=embed, resize=RESIZE_DESCRIPTIONS[resize],
                         architecture="TF Inception 2015-12-05 (pytorch-fid port), pool3 2048-d", sha256=digest,

@@ -8,7 +8,8 @@ and the unbiased MMD² on random subsets of size m,
 
 averaged over S subsets (default S = 100, m = min(1000, N_r, N_g), drawn without replacement
 from a seeded generator). Unbiased, so it can be negative for similar sets; reported unscaled
-(not ×100 or ×1000) with its standard deviation over subsets.
+(not ×100 or ×1000) with its standard deviation over subsets. When m equals both set sizes every
+subset is the whole of both sets (MMD² ignores order), so it is computed once: one subset, no std.
 """
 from __future__ import annotations
 
@@ -37,8 +38,11 @@ def kid(real_features, fake_features, subsets: int = SUBSETS, subset_size: int =
     m = min(subset_size, len(real), len(fake))
     if m < 2:
         raise TooFewSamples(f"KID needs at least 2 images per set, got {len(real)} real and {len(fake)} generated")
+    found = {"subset_size": int(m), "seed": int(seed), "scale": "unscaled (not x100 / x1000)"}
+    if m == len(real) == len(fake):
+        return {"value": mmd2_unbiased(real, fake), "std": None, "subsets": 1, **found,
+                "subsets_rule": "subset size = both set sizes: the whole sets, computed once"}
     rng = np.random.default_rng(seed)
     values = np.array([mmd2_unbiased(real[rng.choice(len(real), m, replace=False)],
                                      fake[rng.choice(len(fake), m, replace=False)]) for _ in range(subsets)])
-    return {"value": float(values.mean()), "std": float(values.std()), "subsets": int(subsets),
-            "subset_size": int(m), "seed": int(seed), "scale": "unscaled (not x100 / x1000)"}
+    return {"value": float(values.mean()), "std": float(values.std()), "subsets": int(subsets), **found}

@@ -1,9 +1,9 @@
 """Metrics as plugins: the built-in ids and the protocol a third party follows.
 
 A plugin's ``i2i_metrics`` hook returns ``{id: metric}``, where a metric is either
-- a :class:`Metric`: ``compute(sets, ctx)`` returns ``{result name: {"value": number, ...details}}``
-  and ``suites`` names the suites (``distribution``, ``paired``, ``diversity``, ``inception``)
-  it joins; or
+- a :class:`Metric` (or a subclass of it, instantiated with no arguments): ``compute(sets, ctx)``
+  returns ``{result name: {"value": number, ...details}}`` and ``suites`` names the suites
+  (``distribution``, ``paired``, ``diversity``, ``inception``) it joins; or
 - a plain callable ``fn(real, fake) -> float | dict`` on float N×3×H×W images in [0, 1], run when
   ``i2i eval --metrics ID`` names it (its result is named by its id).
 
@@ -95,28 +95,34 @@ def _inception_score(sets, ctx):
     from .inception import inception_score
 
     space = ctx.feature_space("inception")
-    logits = ctx.cached(("logits", "fake"), lambda: torch.cat(
-        [space.logits(sets.fake[i:i + space.batch_size].to(ctx.device)).double().cpu()
-         for i in range(0, len(sets.fake), space.batch_size)]))
+    # The logits are a linear map of the pool3 features, which FID/KID share through the cache.
+    logits = space.logits(ctx.features(space, "fake", sets.fake))
     return {"is": {**inception_score(logits), **space.record(), "n_fake": len(sets.fake)}}
 
 
-def _pixel_metric(name, fn, diversity_fn=None):
+def _pixel_metric(name, fn, diversity_fn=None, details=None):
     """A paired metric (output vs ground truth); in the diversity suite, the same distance between
-    consecutive samples of each input."""
+    consecutive samples of each input. ``details(height, width)``: what its records add at that size."""
     def compute(sets, ctx):
+        extra = details(*sets.fake.shape[-2:]) if details else {}
         if ctx.suite == "diversity":
             if sets.groups is None or sets.groups.shape[1] < 2:
                 raise I2IError(f"{name}: the diversity suite needs several samples per input (--samples)")
             values = paired.consecutive_pairs(sets.groups, diversity_fn or fn)
-            return {f"diversity_{name}": {"value": float(values.mean()), "std": float(values.std()),
+            std = float(values.std()) if len(values) > 1 else 0.0
+            return {f"diversity_{name}": {"value": float(values.mean()), "std": std,
                                          "n_inputs": int(sets.groups.shape[0]), "samples": int(sets.groups.shape[1]),
-                                         "pairs": "consecutive samples of each input"}}
+                                         "pairs": "consecutive samples of each input", **extra}}
         check_pairs(sets, name)
         values = fn(sets.fake, sets.real)
         return {name: {"value": float(values.mean()), "std": float(values.std()) if len(values) > 1 else 0.0,
-                       "n_real": len(sets.real), "n_fake": len(sets.fake)}}
+                       "n_real": len(sets.real), "n_fake": len(sets.fake), **extra}}
     return compute
+
+
+def _ms_ssim_details(height, width):
+    # Small images hold fewer than the 5 published scales; the value depends on how many were used.
+    return {"scales": paired.ms_ssim_scales(height, width), "window": paired.window_for(height, width)}
 
 
 def check_pairs(sets: ImageSets, name: str) -> None:
@@ -168,7 +174,8 @@ def builtin_metrics() -> dict[str, Metric]:
         "l1": Metric("l1", ("paired", "diversity"), _pixel_metric("l1", paired.l1), "mean absolute error"),
         "psnr": Metric("psnr", ("paired",), _pixel_metric("psnr", paired.psnr), "peak signal-to-noise ratio (dB)"),
         "ssim": Metric("ssim", ("paired",), _pixel_metric("ssim", paired.ssim), "structural similarity"),
-        "ms_ssim": Metric("ms_ssim", ("paired", "diversity"), _pixel_metric("ms_ssim", paired.ms_ssim),
+        "ms_ssim": Metric("ms_ssim", ("paired", "diversity"),
+                          _pixel_metric("ms_ssim", paired.ms_ssim, details=_ms_ssim_details),
                           "multi-scale SSIM (between samples: lower is more diverse)"),
     }
 
