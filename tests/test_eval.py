@@ -26,6 +26,12 @@ DISTRIBUTION_KEYS = ("fd_pixel16", "kid_pixel16", "ndb_pixel16", "jsd_pixel16", 
 PAIRED_KEYS = ("l1", "psnr", "ssim", "ms_ssim")
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """`i2i eval --real --fake` without --report writes into the current folder."""
+    monkeypatch.chdir(tmp_path)
+
+
 def run(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -73,7 +79,8 @@ def test_eval_checkpoint_writes_the_report_and_prints_the_table(checkpoint_repor
     assert set(miou["per_class_iou"]) == {"background", "disc", "square", "triangle"}
     assert np.array(miou["confusion"]).sum() == 200 * 32 * 32
     kid = report["results"]["kid_pixel16"]
-    assert kid["features"] == "pixel16" and kid["subsets"] == 100 and kid["subset_size"] == 200
+    # subsets of all 200 images would all be the same set: KID is computed once, with no spread
+    assert kid["features"] == "pixel16" and kid["subsets"] == 1 and kid["std"] is None and kid["subset_size"] == 200
     assert kid["n_real"] == kid["n_fake"] == 200 and kid["seed"] == 0
     assert report["results"]["ndb_pixel16"]["bins"] == 4  # 200 reference images: 50 per bin
     # the paired L1 of the saved (8-bit) outputs is the oracle MAE up to quantisation
@@ -123,8 +130,8 @@ def test_eval_two_folders_with_suites_metrics_and_feature_spaces(tmp_path, capsy
                          "--metrics", "fd,kid,ssim", "--features", "rand@3", "--report", tmp_path / "m.json")
     assert code == 2 and "not paired" in err  # ssim needs pairs
     code, out, err = run(capsys, "eval", "--real", tmp_path / "real", "--fake", tmp_path / "fake",
-                         "--metrics", "fd,kid", "--features", "rand@3", "--kid-subsets", "5", "--report",
-                         tmp_path / "m.json")
+                         "--metrics", "fd,kid", "--features", "rand@3", "--kid-subsets", "5", "--kid-subset-size", "6",
+                         "--report", tmp_path / "m.json")
     assert code == 0, err
     results = json.loads((tmp_path / "m.json").read_text())["results"]
     assert set(results) == {"fd_rand@3", "kid_rand@3"}
@@ -291,7 +298,6 @@ def test_folders_of_mixed_sizes_are_scored_and_unpaired_when_sizes_differ(tmp_pa
     write_set(tmp_path / "real", torch.rand(6, 3, 24, 24, generator=generator), range(6))
     write_set(tmp_path / "real", torch.rand(2, 3, 20, 30, generator=generator), (6, 7))  # photo sets mix sizes
     write_set(tmp_path / "fake", torch.rand(8, 3, 16, 16, generator=generator), range(8))
-    monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "eval", "--real", tmp_path / "real", "--fake", tmp_path / "fake")
     assert code == 0, err
     written = list(tmp_path.glob("eval-*.json"))  # without --report the JSON lands in the current folder
