@@ -425,7 +425,8 @@ def _details(record: dict) -> str:
     if record.get("bins"):
         parts.append(f"{record['bins']} bins")
     if record.get("subset_size"):
-        parts.append(f"subsets of {record['subset_size']}")
+        whole = record.get("subsets") == 1 and record.get("subset_size") == record.get("n_real") == record.get("n_fake")
+        parts.append("whole sets" if whole else f"subsets of {record['subset_size']}")
     if record.get("n_real") is not None:
         parts.append(f"n {record['n_real']}/{record['n_fake']}")
     elif record.get("n_fake") is not None:

@@ -302,6 +302,7 @@ def test_folders_of_mixed_sizes_are_scored_and_unpaired_when_sizes_differ(tmp_pa
     assert code == 0, err
     written = list(tmp_path.glob("eval-*.json"))  # without --report the JSON lands in the current folder
     assert len(written) == 1 and f"report: {written[0].name}" in out
+    assert "whole sets" in next(line for line in out.splitlines() if line.startswith("kid_pixel16"))
     report = json.loads(written[0].read_text())
     assert report["source"]["real_resized"] == "2 of 8 images resized to 24x24 (bilinear, antialiased)"
     assert report["source"]["fake_resized"] is None and not report["source"]["paired_by_file_name"]

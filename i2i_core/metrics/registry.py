@@ -147,7 +147,7 @@ def _lpips(sets, ctx):
         return torch.cat(out)
 
     found = _pixel_metric(f"lpips_{net}", distance)(sets, ctx)
-    return {name: {**value, **record, "resize": "none"} for name, value in found.items()}
+    return {name: {**value, **record, "resize": "none", "dtype": "float32"} for name, value in found.items()}
 
 
 def builtin_metrics() -> dict[str, Metric]:
