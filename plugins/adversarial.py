@@ -101,13 +101,15 @@ class Adversarial(LossPlugin):
         return step.net(disc)(image)
 
     def loss(self, step, role):
-        total = []
+        total, real_preds = [], {}
         for disc, real, fake, *pooled in self.terms:
             if role == "G":
                 total.append(generator_loss(self._judge(step, disc, step[fake], False), self.mode))
             else:
                 fake_for_d = step.detached(pooled[0] if pooled else fake)
-                real_pred = self._judge(step, disc, step.detached(real), True)
+                if (disc, real) not in real_preds:  # terms sharing D and real (MSGAN's two fakes) judge it once
+                    real_preds[disc, real] = self._judge(step, disc, step.detached(real), True)
+                real_pred = real_preds[disc, real]
                 fake_pred = self._judge(step, disc, fake_for_d, True)
                 total.append(self.d_factor * discriminator_loss(real_pred, fake_pred, self.mode))
         return torch.stack(total).sum()
