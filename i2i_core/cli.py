@@ -167,6 +167,8 @@ def cmd_train(args) -> int:
         adds = args.adds
     trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
     trainer.fit()
+    if not trainer.world.main:  # under torchrun, rank 0 reports for all
+        return 0
     print(f"done: {trainer.step} steps; samples in {args.out / 'samples'}, checkpoint {trainer.last_checkpoint}")
     if trainer.options.data.startswith("demo"):
         print(_oracle_line(trainer, args.out))

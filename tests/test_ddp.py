@@ -92,6 +92,7 @@ def test_networks_called_in_parts_and_plugin_modules_stay_in_sync(tmp_path):
                "train", "drit", "--data", "demo:shapes-styles", "--steps", "2", "--workers", "0",
                "--save-every", "1", "--out", str(tmp_path / "drit")])
     assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("done: 2 steps") == 1 and out.stdout.count("oracle mIoU") == 1  # rank 0 reports
     state = torch.load(tmp_path / "drit" / "checkpoints" / "latest.pt", weights_only=True)
     assert state["step"] == 2 and state["world_size"] == 2 and state["plugins"]["content_adversarial"]["D"]
 
