@@ -77,6 +77,18 @@ class LossPlugin:
         raise NotImplementedError(f"{type(self).__name__}.loss")
 
 
+def summed(terms) -> torch.Tensor:
+    """The sum of scalar loss terms. A few terms are added one by one: stacking one or two scalars
+    costs more (stack, sum and their backward nodes, every step) than the additions."""
+    terms = list(terms)
+    if len(terms) > 4:
+        return torch.stack(terms).sum()
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
 def settable_fields(obj) -> dict:
     """The public attrs fields of a plugin (or any attrs settings object) with their values."""
     return {f.name: getattr(obj, f.name) for f in attrs.fields(type(obj)) if not f.name.startswith("_")}

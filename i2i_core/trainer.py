@@ -26,9 +26,11 @@ from . import checkpoint as ckpt
 from . import distributed
 from . import plugins as registry
 from .errors import ConfigError, I2IError
-from .loss import LossPlugin
+from .loss import LossPlugin, summed
 from .recipe import BuildOptions, Recipe
 from .step import Step
+
+NEVER = torch.iinfo(torch.long).max  # first bad step of a term that never went non-finite
 
 
 class NonFiniteLoss(RuntimeError):
@@ -273,13 +275,13 @@ class Trainer:
         A single backward per phase keeps DDP's one-reduction-per-backward contract, and the
         networks in ``detach_from`` still pass the gradient through to the ones before them.
         """
-        total = torch.stack(groups[()]).sum() if () in groups else None
+        total = summed(groups[()]) if () in groups else None
         for detach_from, terms in groups.items():
             if not detach_from:
                 continue
             held = {id(p) for name in detach_from for p in self.nets[name].parameters()}
             trained = [p for p in params if id(p) not in held and p.requires_grad]
-            term = torch.stack(terms).sum()
+            term = summed(terms)
             if not trained or not term.requires_grad:
                 continue
             grads = torch.autograd.grad(term, trained, retain_graph=True, allow_unused=True)
@@ -291,19 +293,18 @@ class Trainer:
         value = value.float()
         if key not in self._sums:
             self._sums[key] = torch.zeros((), device=value.device)
-            self._first_bad[key] = torch.full((), -1, dtype=torch.long, device=value.device)
+            self._first_bad[key] = torch.full((), NEVER, dtype=torch.long, device=value.device)
         self._sums[key] += value
         self._counts[key] = self._counts.get(key, 0) + 1
-        bad = ~torch.isfinite(value) & (self._first_bad[key] < 0)
-        self._first_bad[key] = torch.where(bad, torch.full_like(self._first_bad[key], iteration + 1), self._first_bad[key])
+        # value - value is 0 when the value is finite and NaN otherwise: cheaper than isfinite, every step
+        bad_at = torch.where((value - value).ne(0), iteration + 1, NEVER)
+        torch.minimum(self._first_bad[key], bad_at, out=self._first_bad[key])
 
     def _check_finite(self) -> None:
         if not self._first_bad:
             return
-        never = torch.iinfo(torch.long).max
-        firsts = torch.stack(list(self._first_bad.values()))
-        firsts = distributed.all_reduce_(torch.where(firsts < 0, never, firsts), self.world, dist_min())
-        steps = [-1 if v == never else v for v in firsts.tolist()]  # one sync for every term
+        firsts = distributed.all_reduce_(torch.stack(list(self._first_bad.values())), self.world, dist_min())
+        steps = [-1 if v == NEVER else v for v in firsts.tolist()]  # one sync for every term
         bad = [(step, n, key) for n, (key, step) in enumerate(zip(self._first_bad, steps)) if step >= 0]
         if bad:
             step, _, key = min(bad)  # the earliest step; within it, the first term computed
@@ -503,7 +504,7 @@ class Trainer:
         set_rng_state(mine["rng"])
         self.step = int(state["step"])
         self._sums = {k: v.to(self.device) for k, v in mine["logs"]["sums"].items()}
-        self._first_bad = {k: torch.full((), -1, dtype=torch.long, device=self.device) for k in self._sums}
+        self._first_bad = {k: torch.full((), NEVER, dtype=torch.long, device=self.device) for k in self._sums}
         self._counts = {k: int(v) for k, v in mine["logs"]["counts"].items()}
         self.last_checkpoint = path
         if self.step >= self.total_steps:

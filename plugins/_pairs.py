@@ -4,7 +4,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from i2i_core.loss import LossPlugin
+from i2i_core.loss import LossPlugin, summed
 
 
 def l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -33,4 +33,4 @@ class PairsPlugin(LossPlugin):
         return tuple(name for pair in self.pairs for name in pair)
 
     def loss(self, step, role):
-        return torch.stack([self.distance(step[out], step[target]) for out, target in self.pairs]).sum()
+        return summed(self.distance(step[out], step[target]) for out, target in self.pairs)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from attrs import validators as v
 
 from i2i_core.errors import PluginError
-from i2i_core.loss import LossPlugin
+from i2i_core.loss import LossPlugin, summed
 
 MODES = ("lsgan", "vanilla", "nonsaturating", "hinge")
 
@@ -48,14 +48,14 @@ def discriminator_loss(real_pred, fake_pred, mode: str = "lsgan") -> torch.Tenso
     """L_D for D's outputs on real and on generated images (maps or lists of maps), summed over scales."""
     real_terms = [_criterion(d, True, mode) for d in _maps(real_pred)]
     fake_terms = [_criterion(d, False, mode) for d in _maps(fake_pred)]
-    return torch.stack(real_terms).sum() + torch.stack(fake_terms).sum()
+    return summed(real_terms) + summed(fake_terms)
 
 
 def generator_loss(fake_pred, mode: str = "lsgan") -> torch.Tensor:
     """L_G for D's outputs on generated images (a map or a list of maps), summed over scales."""
     if mode == "hinge":
-        return torch.stack([-d.mean() for d in _maps(fake_pred)]).sum()
-    return torch.stack([_criterion(d, True, mode) for d in _maps(fake_pred)]).sum()
+        return summed(-d.mean() for d in _maps(fake_pred))
+    return summed(_criterion(d, True, mode) for d in _maps(fake_pred))
 
 
 def _terms(value) -> tuple:
@@ -112,4 +112,4 @@ class Adversarial(LossPlugin):
                 real_pred = real_preds[disc, real]
                 fake_pred = self._judge(step, disc, fake_for_d, True)
                 total.append(self.d_factor * discriminator_loss(real_pred, fake_pred, self.mode))
-        return torch.stack(total).sum()
+        return summed(total)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from i2i_core.loss import LossPlugin
+from i2i_core.loss import LossPlugin, summed
 
 
 def code_l2_loss(code: torch.Tensor) -> torch.Tensor:
@@ -39,4 +39,4 @@ class CodeL2(LossPlugin):
         return self.codes
 
     def loss(self, step, role):
-        return torch.stack([code_l2_loss(step[name]) for name in self.codes]).sum()
+        return summed(code_l2_loss(step[name]) for name in self.codes)

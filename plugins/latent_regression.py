@@ -13,6 +13,8 @@ from __future__ import annotations
 import attrs
 import torch
 
+from i2i_core.loss import summed
+
 from ._pairs import PairsPlugin, l1
 
 
@@ -40,4 +42,4 @@ class LatentRegression(PairsPlugin):
         return latent_regression_loss(output, target)
 
     def loss(self, step, role):
-        return torch.stack([self.distance(step[recovered], step[code]) for recovered, code in self._pairs()]).sum()
+        return summed(self.distance(step[recovered], step[code]) for recovered, code in self._pairs())

@@ -32,7 +32,7 @@ from torch import nn
 
 from i2i_core import plugins as registry
 from i2i_core.errors import PluginError
-from i2i_core.loss import LossPlugin
+from i2i_core.loss import LossPlugin, summed
 from i2i_core.nets import init_weights
 from i2i_core.recipe import OptimizerSpec
 from i2i_core.step import Step
@@ -232,7 +232,7 @@ class PatchNCE(LossPlugin):
                           for q, k in self.features(step, generator, source, translated, flipped)]
                 nce.append(torch.stack(layers).mean())
             per_generator.append(torch.stack(nce).mean())
-        return torch.stack(per_generator).sum()
+        return summed(per_generator)
 
     def example_step(self) -> Step:
         """A step on a small CUT generator with random images (for the registry tests)."""

@@ -103,11 +103,12 @@ def test_keep_k_numbered_checkpoints(tmp_path):
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")) == ["step_0000004.pt", "step_0000005.pt"]
 
 
-def test_nonfinite_loss_stops_naming_the_plugin(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("bad", ["nan", "inf"])
+def test_nonfinite_loss_stops_naming_the_plugin(tmp_path, monkeypatch, capsys, bad):
     from i2i_plugins.cycle import Cycle
 
     original = Cycle.loss
-    monkeypatch.setattr(Cycle, "loss", lambda self, step, role: original(self, step, role) * float("nan")
+    monkeypatch.setattr(Cycle, "loss", lambda self, step, role: original(self, step, role) * float(bad)
                         if step.index >= 2 else original(self, step, role))
     code = main(["train", "cyclegan", "--data", "demo", "--out", str(tmp_path), "--steps", "6", "--log-every", "2",
                  "--save-every", "2", "--batch-size", "2"])
