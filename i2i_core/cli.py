@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import distributed
 from . import plugins as registry
 from .errors import ConfigError, I2IError
 
@@ -167,6 +168,7 @@ def cmd_train(args) -> int:
         adds = args.adds
     trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
     trainer.fit()
+    distributed.shutdown(trainer.world)
     if not trainer.world.main:  # under torchrun, rank 0 reports for all
         return 0
     print(f"done: {trainer.step} steps; samples in {args.out / 'samples'}, checkpoint {trainer.last_checkpoint}")

@@ -76,25 +76,27 @@ class PhaseSync:
         return compute() if self._ddp is None else self._ddp(compute)
 
 
-def diverged(modules: dict, world: World) -> list[str]:
-    """Names of the modules whose weights differ between processes (empty in one process).
-
-    DDP keeps replicas equal only for what it wraps; a module trained outside it drifts silently,
-    so the trainer compares a float64 sum of every module's weights across ranks at each checkpoint.
-    """
-    if not world.enabled or not modules:
-        return []
-    sums = torch.stack([sum((p.detach().double().sum() for p in m.parameters()), torch.zeros((), dtype=torch.float64,
-                                                                                            device=_device_of(m)))
+def weight_sums(modules: dict, device: torch.device) -> torch.Tensor:
+    """A float64 sum of every module's weights, one entry per module, on ``device``."""
+    zero = torch.zeros((), dtype=torch.float64, device=device)
+    return torch.stack([sum((p.detach().to(device, torch.float64).sum() for p in m.parameters()), zero)
                         for m in modules.values()])
-    gathered = [torch.empty_like(sums) for _ in range(world.size)]
-    dist.all_gather(gathered, sums)
-    differ = torch.stack(gathered).ne(sums).any(0).tolist()
-    return [name for name, bad in zip(modules, differ) if bad]
 
 
-def _device_of(module: torch.nn.Module) -> torch.device:
-    return next((p.device for p in module.parameters()), torch.device("cpu"))
+def diverged(sums: torch.Tensor, names: list, world: World) -> list[str]:
+    """Names of the modules whose weight sums (:func:`weight_sums`) differ between processes.
+
+    DDP keeps replicas equal only if every update goes through it; non-deterministic updates or a
+    module trained outside it drift silently, so the trainer compares the sums at each checkpoint.
+    Bit patterns are compared, so replicas holding the same NaN agree.
+    """
+    if not world.enabled or not names:
+        return []
+    bits = sums.view(torch.int64)
+    gathered = [torch.empty_like(bits) for _ in range(world.size)]
+    dist.all_gather(gathered, bits)
+    differ = torch.stack(gathered).ne(bits).any(0).tolist()
+    return [name for name, bad in zip(names, differ) if bad]
 
 
 def all_gather(obj, world: World) -> list:
@@ -109,6 +111,14 @@ def all_reduce_(tensor: torch.Tensor, world: World, op=None) -> torch.Tensor:
     if world.enabled:
         dist.all_reduce(tensor, op=op or dist.ReduceOp.SUM)
     return tensor
+
+
+def shutdown(world: World) -> None:
+    """Leave the process group once every rank is done (a rank exiting with gloo's threads still
+    running aborts with "terminate called without an active exception")."""
+    if world.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def barrier(world: World) -> None:

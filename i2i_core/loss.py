@@ -81,7 +81,9 @@ def summed(terms) -> torch.Tensor:
     """The sum of scalar loss terms. A few terms are added one by one: stacking one or two scalars
     costs more (stack, sum and their backward nodes, every step) than the additions."""
     terms = list(terms)
-    if len(terms) > 4:
+    if not terms:
+        raise ValueError("summed() needs at least one loss term")
+    if len(terms) > 4 or any(term.dim() for term in terms):  # long lists, or terms not yet reduced
         return torch.stack(terms).sum()
     total = terms[0]
     for term in terms[1:]:

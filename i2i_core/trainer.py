@@ -40,6 +40,16 @@ class NonFiniteLoss(RuntimeError):
         self.key, self.step = key, step
 
 
+class NonFiniteWeights(NonFiniteLoss):
+    """Finite losses can still give NaN or infinite gradients; the weights are checked before each save."""
+
+    def __init__(self, modules: list, step: int, checkpoint: Path | None):
+        kept = f"; last good checkpoint kept at {checkpoint}" if checkpoint else "; no checkpoint was written before it"
+        RuntimeError.__init__(self, f"non-finite weights in {', '.join(modules)} at step {step} (a NaN or "
+                                    f"infinite gradient from finite losses){kept}")
+        self.key, self.step = modules[0], step
+
+
 class Interrupted(RuntimeError):
     def __init__(self, signum: int, path: Path):
         super().__init__(f"stopped by {signal.Signals(signum).name}; checkpoint saved to {path} (continue with --resume)")
@@ -465,11 +475,15 @@ class Trainer:
 
     def save(self) -> Path:
         self._check_finite()
-        drifted = distributed.diverged(self.modules, self.world)
+        sums = distributed.weight_sums(self.modules, self.device)
+        broken = [name for name, ok in zip(self.modules, torch.isfinite(sums).tolist()) if not ok]
+        if broken:
+            raise NonFiniteWeights(broken, self.step, self.last_checkpoint)
+        drifted = distributed.diverged(sums, list(self.modules), self.world)
         if drifted:
-            raise I2IError(f"the processes hold different weights for {', '.join(drifted)} at step {self.step}: a "
-                           f"module trained outside DistributedDataParallel (own it through the recipe or a "
-                           f"plugin's modules()); no checkpoint written")
+            raise I2IError(f"the processes hold different weights for {', '.join(drifted)} at step {self.step} "
+                           f"(replicas must stay equal: a module updated outside DistributedDataParallel, or "
+                           f"updates that differ between processes); no checkpoint written")
         folder = self.out / "checkpoints"
         path = folder / "latest.pt"
         state = self.state_dict()

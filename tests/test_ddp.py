@@ -89,12 +89,14 @@ def test_networks_called_in_parts_and_plugin_modules_stay_in_sync(tmp_path):
     """DRIT calls its encoders and generators method by method and trains a content discriminator
     the plugin owns; the trainer compares every module across ranks before each checkpoint."""
     out = run(["-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29535", "-m", "i2i_core",
-               "train", "drit", "--data", "demo:shapes-styles", "--steps", "2", "--workers", "0",
-               "--save-every", "1", "--out", str(tmp_path / "drit")])
+               "train", "drit", "--data", "demo:shapes-styles", "--steps", "3", "--workers", "0",
+               "--save-every", "1", "--log-every", "1", "--out", str(tmp_path / "drit")])
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.count("done: 2 steps") == 1 and out.stdout.count("oracle mIoU") == 1  # rank 0 reports
+    assert out.stdout.count("done: 3 steps") == 1 and out.stdout.count("oracle mIoU") == 1  # rank 0 reports
     state = torch.load(tmp_path / "drit" / "checkpoints" / "latest.pt", weights_only=True)
-    assert state["step"] == 2 and state["world_size"] == 2 and state["plugins"]["content_adversarial"]["D"]
+    assert state["step"] == 3 and state["world_size"] == 2 and state["plugins"]["content_adversarial"]["D"]
+    rows = [json.loads(line) for line in (tmp_path / "drit" / "metrics.jsonl").read_text().splitlines()]
+    assert "cross_cycle" in rows[-1] and "adversarial_random" in rows[-1]  # step 3 ran DRIT's full iteration
 
 
 def test_resume_needs_the_same_world_size(runs):

@@ -118,6 +118,22 @@ def test_nonfinite_loss_stops_naming_the_plugin(tmp_path, monkeypatch, capsys, b
     assert state["step"] == 2  # the last good checkpoint is kept
 
 
+def test_nan_gradients_from_finite_losses_stop_before_a_save(tmp_path):
+    from i2i_core.trainer import NonFiniteWeights
+
+    trainer = _tiny(tmp_path, 6, save_every=2)
+    calls = []
+
+    def poison(grad):  # step 4's losses are finite, its gradient for G_AB is NaN: caught by the save at step 4
+        calls.append(1)
+        return grad * float("nan") if len(calls) > 3 else grad
+
+    next(trainer.nets["G_AB"].parameters()).register_hook(poison)
+    with pytest.raises(NonFiniteWeights, match="non-finite weights in G_AB at step 4"):
+        trainer.fit()
+    assert torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)["step"] == 2
+
+
 def test_sigint_saves_a_checkpoint_then_exits(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "i2i_core", "train", "cyclegan", "--data", "demo", "--out",
