@@ -151,13 +151,16 @@ def run_jobs(sets, jobs, ctx: EvalContext) -> tuple[dict, dict]:
     return results, skipped
 
 
-def provenance(metric_id: str, suite: str, record: dict, ctx: EvalContext, sets) -> dict:
+def provenance(metric_id: str, suite: str, record: dict, ctx: EvalContext, sets=None) -> dict:
+    """Every provenance field of one number; ``record`` overrides the defaults (and gives the
+    sample counts where there is no image set)."""
     import torch
 
     base = {"metric": metric_id, "suite": suite, "i2i_version": __version__, "torch_version": torch.__version__,
             "device": str(ctx.device), "dtype": "float64", "features": None, "features_sha256": None,
-            "resize": "none", "n_real": None if sets.real is None else len(sets.real), "n_fake": len(sets.fake),
-            "subsets": None, "subset_size": None, "seed": ctx.seed}
+            "resize": "none", "n_real": None if sets is None or sets.real is None else len(sets.real),
+            "n_fake": None if sets is None else len(sets.fake), "subsets": None, "subset_size": None,
+            "seed": ctx.seed}
     return {**base, **record}
 
 
@@ -203,6 +206,7 @@ def load_folder(folder: Path) -> tuple[list[str], "torch.Tensor", str | None]:
 
 def evaluate_folders(real_dir: Path, fake_dir: Path, options: EvalOptions) -> dict:
     from .metrics.registry import ImageSets
+    from .trainer import default_device
 
     real_stems, real, real_resized = load_folder(real_dir)
     fake_stems, fake, fake_resized = load_folder(fake_dir)
@@ -217,7 +221,7 @@ def evaluate_folders(real_dir: Path, fake_dir: Path, options: EvalOptions) -> di
         fake = fake[[order[stem] for stem in real_stems]]
     sets = ImageSets(real=real, fake=fake, paired=paired)
     applicable = ["distribution"] + (["paired"] if paired else [])
-    device = _device(options.device)
+    device = default_device(options.device)
     results, skipped = run_jobs(sets, plan(options, applicable), EvalContext(options, device))
     if why_unpaired:
         skipped["paired"] = why_unpaired
@@ -227,12 +231,6 @@ def evaluate_folders(real_dir: Path, fake_dir: Path, options: EvalOptions) -> di
 
 
 # ------------------------------------------------------------------------------------ checkpoints
-def _device(requested):
-    import torch
-
-    return torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
 def run_folder(checkpoint: Path) -> Path:
     if checkpoint.is_dir():
         return checkpoint
@@ -276,6 +274,7 @@ def evaluate_checkpoint(checkpoint: Path, options: EvalOptions, data: str | None
     from . import oracle
     from .demo import demo_name
     from .metrics.registry import ImageSets
+    from .trainer import default_device
     from .translate import load_run, load_translator
 
     checkpoint = Path(checkpoint)
@@ -291,7 +290,7 @@ def evaluate_checkpoint(checkpoint: Path, options: EvalOptions, data: str | None
         raise I2IError(str(exc)) from None
     # The run's data were swapped for BtoA, so its "AtoB" translator maps the run's direction.
     translator, nets = load_translator(checkpoint, direction="AtoB")
-    device = _device(options.device)
+    device = default_device(options.device)
     nets = {name: net.to(device) for name, net in nets.items()}
     multimodal = translator.sample_code is not None
     if samples is not None and not multimodal:
@@ -351,13 +350,9 @@ def evaluate_checkpoint(checkpoint: Path, options: EvalOptions, data: str | None
 
 
 def oracle_records(scores: dict, demo: str, ctx: EvalContext, inputs: int, samples: int | None) -> dict:
-    import torch
-
-    common = {"metric": "oracle", "suite": "oracle", "i2i_version": __version__, "torch_version": torch.__version__,
-              "device": str(ctx.device), "dtype": "float32", "features": None, "features_sha256": None,
-              "resize": "none", "data": f"demo:{demo}", "n_real": inputs,
-              "n_fake": inputs * (samples or 1), "subsets": None, "subset_size": None,
-              "seed": ctx.seed if samples else None, "samples_per_input": samples}
+    common = provenance("oracle", "oracle", {"dtype": "float32", "data": f"demo:{demo}", "n_real": inputs,
+                                             "n_fake": inputs * (samples or 1), "seed": ctx.seed if samples else None,
+                                             "samples_per_input": samples}, ctx)
     records = {}
     for key, value in scores.items():
         if isinstance(value, (int, float)) and key not in ("n_images", "n_inputs", "samples"):

@@ -33,10 +33,13 @@ from .step import Step
 NEVER = torch.iinfo(torch.long).max  # first bad step of a term that never went non-finite
 
 
+def _kept(checkpoint: Path | None) -> str:
+    return f"; last good checkpoint kept at {checkpoint}" if checkpoint else "; no checkpoint was written before it"
+
+
 class NonFiniteLoss(RuntimeError):
     def __init__(self, key: str, step: int, checkpoint: Path | None):
-        kept = f"; last good checkpoint kept at {checkpoint}" if checkpoint else "; no checkpoint was written before it"
-        super().__init__(f"non-finite loss from plugin term {key!r} at step {step}{kept}")
+        super().__init__(f"non-finite loss from plugin term {key!r} at step {step}{_kept(checkpoint)}")
         self.key, self.step = key, step
 
 
@@ -44,9 +47,8 @@ class NonFiniteWeights(NonFiniteLoss):
     """Finite losses can still give NaN or infinite gradients; the weights are checked before each save."""
 
     def __init__(self, modules: list, step: int, checkpoint: Path | None):
-        kept = f"; last good checkpoint kept at {checkpoint}" if checkpoint else "; no checkpoint was written before it"
         RuntimeError.__init__(self, f"non-finite weights in {', '.join(modules)} at step {step} (a NaN or "
-                                    f"infinite gradient from finite losses){kept}")
+                                    f"infinite gradient from finite losses){_kept(checkpoint)}")
         self.key, self.step = modules[0], step
 
 
@@ -176,6 +178,7 @@ class Trainer:
         self._first_bad: dict[str, torch.Tensor] = {}
         self._stop_signal: int | None = None
         self.last_checkpoint: Path | None = None
+        self._scored: tuple[int, dict] | None = None  # (step, oracle scores of the networks at that step)
         if resume:
             self.load(self.out / "checkpoints" / "latest.pt")
 
@@ -379,10 +382,14 @@ class Trainer:
         from .demo import demo_name
         from .oracle import score_demo
 
+        if self._scored is not None and self._scored[0] == self.step:  # --eval-every scored this very step
+            return self._scored[1]
         translator = self.recipe.translator("AtoB")  # the data were swapped for --direction BtoA
-        return score_demo(translator, {name: self.nets[name] for name in translator.nets},
-                          name=demo_name(self.options.data), res=self.build.image_size,
-                          direction=self.options.direction, device=self.device)
+        scores = score_demo(translator, {name: self.nets[name] for name in translator.nets},
+                            name=demo_name(self.options.data), res=self.build.image_size,
+                            direction=self.options.direction, device=self.device)
+        self._scored = (self.step, scores)
+        return scores
 
     def _oracle_row(self) -> dict:
         scores = self.oracle_scores()

@@ -96,13 +96,14 @@ def translate_image(translator: Translator, nets, image: torch.Tensor, code=None
 def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, direction="AtoB", device=None,
                     samples: int | None = None, style: Path | None = None, seed: int = 0):
     from .data import DataError, find_images, load_image, save_image
+    from .trainer import default_device
 
     if not source.exists():
         raise DataError(f"--input {source} does not exist")
     files = [source] if source.is_file() else find_images(source)
     if not files:
         raise DataError(f"--input {source} holds no images")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(device)
     translator, nets = load_translator(checkpoint, weights, direction)
     nets = {name: net.to(device) for name, net in nets.items()}
     if samples is not None and translator.sample_code is None:
