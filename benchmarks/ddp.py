@@ -20,6 +20,7 @@ def worker(args):
     import torch.distributed as dist
 
     from _common import Timer, machine, make_trainer
+    from i2i_core import distributed
 
     timer = Timer(make_trainer(args.recipe, size=args.size, batch=args.batch, preset=args.preset,
                                device=args.device, compile="off" if args.device == "cpu" else "auto"))
@@ -30,6 +31,7 @@ def worker(args):
     world = dist.get_world_size() if dist.is_initialized() else 1
     if not dist.is_initialized() or dist.get_rank() == 0:
         print(json.dumps({"world": world, "median": timer.median, "best": timer.best, "machine": machine(args.device)}))
+    distributed.shutdown(timer.trainer.world)
 
 
 def main():
