@@ -230,16 +230,11 @@ def collapse_settings(name: str) -> dict:
 
 
 def styles_trainer(name: str, out, steps: int, sets: dict | None = None, batch: int = 2) -> Trainer:
-    """A tiny run on demo:shapes-styles. Its sample grids come from the training split: the test
-    split's items carry ``style`` (an int) and ``layout``, which ``visual.sample_grid`` cannot stack
-    (reported to the lead)."""
-    from i2i_core.data import open_dataset
-
+    """A tiny run on demo:shapes-styles."""
     build = BuildOptions(image_size=32, preset="tiny")
     recipe = build_recipe(name, build, sets={"data.batch_size": batch, **(sets or {})})
-    samples = open_dataset("demo:shapes-styles", paired=recipe.data.paired, phase="train", image_size=32)
     return Trainer(recipe, TrainOptions(data="demo:shapes-styles", out=out, steps=steps, log_every=steps,
-                                        save_every=steps, sample_every=steps), build, sample_dataset=samples)
+                                        save_every=steps, sample_every=steps), build)
 
 
 @pytest.mark.parametrize("name", MULTIMODAL or NO_MULTIMODAL)
