@@ -68,6 +68,11 @@ class LossPlugin:
     def materialize(self, step: "Step") -> None:
         """Create modules whose shapes depend on the data, from the first batch (before optimisers)."""
 
+    def input_gradients(self) -> tuple[tuple[str, str], ...]:
+        """(discriminator, product) pairs whose shared judgement (:meth:`Step.judged`) must be
+        differentiable with respect to the judged images, as R1 needs; the others are not."""
+        return ()
+
     # -- the loss itself -------------------------------------------------------------------------
     def phase_of(self, role: str) -> str:
         return self.phases.get(role, role)

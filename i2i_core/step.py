@@ -28,7 +28,7 @@ class Step:
 
     def __init__(self, batch: Mapping[str, Any], nets: Mapping[str, torch.nn.Module],
                  products: Mapping[tuple, Callable], state: Mapping[str, Any] | None = None,
-                 index: int = 0, training: bool = True):
+                 index: int = 0, training: bool = True, input_grads: frozenset = frozenset()):
         self._batch = dict(batch)
         self._nets = nets
         self._state = state or {}
@@ -39,6 +39,8 @@ class Step:
         self._cache: dict[str, Any] = {}
         self._detached: dict[str, Any] = {}
         self._computing: list[str] = []
+        self._judged: dict[tuple, tuple] = {}
+        self._input_grads = input_grads
         self.index = index
         self.training = training
 
@@ -79,6 +81,29 @@ class Step:
             self._detached[name] = _detach(self[name])
         return self._detached[name]
 
+    def judged(self, disc: str, name: str, condition: str | None = None, input_grad: bool = False):
+        """(input, output) of discriminator ``disc`` on the detached product ``name`` (concatenated
+        after the detached ``condition`` when given), computed once per phase for every plugin
+        that asks: the adversarial loss and R1 share D(real).
+
+        With ``input_grad`` the input is a fresh leaf that requires grad. The trainer makes the
+        shared judgement such a leaf from the start when a plugin declares ``(disc, name)`` in
+        ``input_gradients``; otherwise asking for it later judges again."""
+        key = (disc, name, condition)
+        cached = self._judged.get(key)
+        if cached is None or (input_grad and not cached[0].requires_grad):
+            image = self.detached(name)
+            if condition is not None:
+                image = torch.cat([self.detached(condition), image], dim=1)
+            if input_grad or (disc, name) in self._input_grads:
+                image = image.detach().requires_grad_(True)  # the shared detached view must not track gradients
+            self._judged[key] = (image, self.net(disc)(image))
+        return self._judged[key]
+
+    def new_phase(self) -> None:
+        """Networks change between phases: judgements made before are not reused."""
+        self._judged.clear()
+
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
@@ -100,6 +125,7 @@ class Step:
         for name in list(self._cache if names is None else names):
             self._cache.pop(name, None)
             self._detached.pop(name, None)
+        self._judged.clear()
 
 
 def _detach(value):

@@ -158,6 +158,7 @@ class Trainer:
         for k, (name, pool) in enumerate(sorted(recipe.state.items())):
             pool.reset((options.seed * 7919 + k) * 7 + self.world.rank)  # pools differ per rank
         self.plugins = recipe.active_plugins()
+        self._input_grads = frozenset(pair for plugin in self.plugins.values() for pair in plugin.input_gradients())
         self._materialize(self._batch_for(0))
         self.modules = dict(self.nets)
         for instance, plugin in self.plugins.items():
@@ -228,9 +229,11 @@ class Trainer:
     # -- one iteration -------------------------------------------------------------------------
     def train_step(self, batch: dict, iteration: int) -> Step:
         self._apply_schedule(iteration)
-        step = Step(batch, self.nets, self.recipe.products, self.recipe.state, index=iteration)
+        step = Step(batch, self.nets, self.recipe.products, self.recipe.state, index=iteration,
+                    input_grads=self._input_grads)
         for phase in self.recipe.phases:
             if phase.runs_at(iteration):
+                step.new_phase()
                 if phase.fresh:
                     step.forget()
                 self._run_phase(phase, step, iteration)

@@ -101,15 +101,14 @@ class Adversarial(LossPlugin):
         return step.net(disc)(image)
 
     def loss(self, step, role):
-        total, real_preds = [], {}
+        total = []
         for disc, real, fake, *pooled in self.terms:
             if role == "G":
                 total.append(generator_loss(self._judge(step, disc, step[fake], False), self.mode))
             else:
                 fake_for_d = step.detached(pooled[0] if pooled else fake)
-                if (disc, real) not in real_preds:  # terms sharing D and real (MSGAN's two fakes) judge it once
-                    real_preds[disc, real] = self._judge(step, disc, step.detached(real), True)
-                real_pred = real_preds[disc, real]
+                # shared within the phase: with R1, and between terms on one D (MSGAN's two fakes)
+                _, real_pred = step.judged(disc, real, self.condition)
                 fake_pred = self._judge(step, disc, fake_for_d, True)
                 total.append(self.d_factor * discriminator_loss(real_pred, fake_pred, self.mode))
         return summed(total)

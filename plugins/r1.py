@@ -47,9 +47,11 @@ class R1(LossPlugin):
     def networks(self):
         return (self.discriminator,)
 
+    def input_gradients(self):
+        return ((self.discriminator, self.real),)
+
     def loss(self, step, role):
         if step.index % self.interval:
             return step[self.real].new_zeros(())
-        # A fresh leaf of its own: the shared detached view must not start tracking gradients.
-        real = step[self.real].detach().requires_grad_(True)
-        return self.interval * r1_penalty(step.net(self.discriminator)(real), real, self.gamma)
+        real, real_pred = step.judged(self.discriminator, self.real, input_grad=True)  # shared with the adversarial loss
+        return self.interval * r1_penalty(real_pred, real, self.gamma)

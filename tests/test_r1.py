@@ -97,3 +97,36 @@ def test_r1_lazy_interval_scales_by_k_and_skips_other_steps():
         R1(interval=0)
     with pytest.raises(ValueError):
         R1(gamma=-1)
+
+
+class CountingD(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner, self.calls = small_discriminator(), 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_r1_shares_the_adversarial_losss_judgement_of_the_real_images(declared):
+    """With the need declared (the trainer does it from ``input_gradients``), adversarial then R1
+    judge the real images once between them; undeclared, R1 still gets a differentiable input by
+    judging again. Either way the penalty and the D loss are the ones computed separately."""
+    from i2i_plugins.adversarial import Adversarial
+
+    torch.manual_seed(1)
+    batch = {"real_B": torch.rand(3, 3, 8, 8) * 2 - 1, "fake_B": torch.rand(3, 3, 8, 8) * 2 - 1}
+    r1, adversarial = R1(discriminator="D"), Adversarial(mode="nonsaturating", terms=[("D", "real_B", "fake_B")])
+    d = CountingD()
+    step = Step(batch, {"D": d}, {}, input_grads=frozenset(r1.input_gradients()) if declared else frozenset())
+    d_loss, penalty = adversarial.loss(step, "D"), r1.loss(step, "D")
+    assert d.calls == (2 if declared else 3)  # fake once, real once (declared) or twice
+    alone = Step(batch, {"D": d}, {})
+    assert penalty.item() == pytest.approx(r1.loss(alone, "D").item(), rel=1e-6)
+    assert d_loss.item() == pytest.approx(adversarial.loss(Step(batch, {"D": d}, {}), "D").item(), rel=1e-6)
+    before = d.calls
+    step.new_phase()  # D changes between phases: nothing judged before is reused
+    r1.loss(step, "D")
+    assert d.calls == before + 1

@@ -172,9 +172,9 @@ def forward_counts(trainer, iteration: int) -> dict:
 
 # Forward calls per step (iteration 2: DRIT's full iteration). D: one call in the G phase, then
 # real and fake in the D phase; a D that judges two fakes against the same real (msgan, D2 of
-# dritpp) judges the real once. sincut's 4th D call is R1's D(real) with the input's gradient;
-# MUNIT's third decode is the reference's fresh-style D-step fakes; DRIT's G phase recomputes its
-# products after the EG step (recipe docstrings).
+# dritpp) judges the real once, and R1 (sincut) reuses the adversarial loss's D(real); MUNIT's
+# third decode is the reference's fresh-style D-step fakes; DRIT's G phase recomputes its products
+# after the EG step (recipe docstrings).
 FORWARDS = {
     "bicyclegan": {"D": 3, "D2": 3, "E": 2, "G": 1},  # G once on the encoded and random halves together
     "cut": {"D": 3, "G": 1},  # G once on cat(real_A, real_B)
@@ -187,7 +187,7 @@ FORWARDS = {
     "munit": {"D_A": 3, "D_B": 3, "G_A.enc_content": 2, "G_A.enc_style": 2, "G_A.mlp": 3, "G_A.dec": 3,
               "G_B.enc_content": 2, "G_B.enc_style": 2, "G_B.mlp": 3, "G_B.dec": 3},
     "pix2pix": {"D": 3, "G": 1},
-    "sincut": {"D": 4, "G": 1},
+    "sincut": {"D": 3, "G": 1},
 }
 
 
