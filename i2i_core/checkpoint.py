@@ -18,13 +18,19 @@ FORMAT = "i2i-checkpoint-1"
 
 
 def save_atomic(obj: dict, path: str | os.PathLike) -> None:
-    """Write to a temporary file in the same folder, flush, fsync, then rename over ``path``."""
+    """``torch.save`` with :func:`write_atomic`."""
+    write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def write_atomic(path: str | os.PathLike, write) -> None:
+    """Call ``write(binary file)`` on a temporary file in the same folder, flush, fsync, then
+    rename it over ``path``: a crash leaves the old file or the new one, never a mix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

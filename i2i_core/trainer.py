@@ -332,6 +332,8 @@ class Trainer:
 
         self.out.mkdir(parents=True, exist_ok=True)
         self.write_config()
+        if self.world.main:
+            self._drop_rows_after_start()
         hook = registry.hook()
         hook.i2i_train_start(trainer=self)
         workers = self.options.workers
@@ -441,6 +443,19 @@ class Trainer:
         return row
 
     # -- files ---------------------------------------------------------------------------------
+    def _drop_rows_after_start(self) -> None:
+        """metrics.jsonl keeps only the rows up to the step this run starts from. Later rows (and a
+        half-written last line) come from a run killed before its next checkpoint; the resumed run
+        logs those steps again, so keeping them would give every such step two rows."""
+        path = self.out / "metrics.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if _row_step(line) <= self.step]
+        if kept != lines or (kept and not kept[-1].endswith("\n")):
+            text = "".join(line if line.endswith("\n") else line + "\n" for line in kept)
+            ckpt.write_atomic(path, lambda f: f.write(text.encode()))
+
     def config(self) -> dict:
         o = self.options
         return {
@@ -585,6 +600,14 @@ def _sample_source(options, recipe, build, train_dataset):
                             preprocess_mode=recipe.data.preprocess, flip=False)
     except I2IError:
         return train_dataset
+
+
+def _row_step(line: str) -> float:
+    """The step of a metrics.jsonl line; infinity for a line that is not a whole row."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def seed_everything(seed: int) -> None:

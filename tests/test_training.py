@@ -81,6 +81,26 @@ def test_resume_is_exact(tmp_path, recipe):
     assert read_metrics(tmp_path / "straight")[-1] == read_metrics(tmp_path / "resumed")[-1]
 
 
+def test_resume_after_a_hard_kill_logs_each_step_once(tmp_path):
+    """A run killed (SIGKILL, power loss) after logging past its last checkpoint, mid-line: the
+    resumed run drops those rows and logs the steps again, so metrics.jsonl equals a straight run's."""
+    import shutil
+
+    straight = _tiny(tmp_path / "straight", 6, save_every=2, keep=3)
+    straight.fit()
+    killed = tmp_path / "killed"
+    shutil.copytree(tmp_path / "straight", killed)
+    shutil.copy(killed / "checkpoints" / "step_0000004.pt", killed / "checkpoints" / "latest.pt")
+    with open(killed / "metrics.jsonl", "a") as f:
+        f.write('{"step": 8, "adversa')
+    resumed = _tiny(killed, 6, save_every=2, keep=3)
+    assert resumed.step == 4
+    resumed.fit()
+    rows = [row["step"] for row in read_metrics(killed)]
+    assert rows == [1, 2, 4, 6]
+    assert read_metrics(killed) == read_metrics(tmp_path / "straight")
+
+
 def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     trainer = _tiny(tmp_path, 2)
     trainer.fit()
