@@ -24,11 +24,13 @@ def save_atomic(obj: dict, path: str | os.PathLike) -> None:
 
 def write_atomic(path: str | os.PathLike, write) -> None:
     """Call ``write(binary file)`` on a temporary file in the same folder, flush, fsync, then
-    rename it over ``path``: a crash leaves the old file or the new one, never a mix."""
+    rename it over ``path``: a crash leaves the old file or the new one, never a mix. The file
+    gets the old file's permissions, or those of a file created normally (mkstemp's are 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -38,6 +40,12 @@ def write_atomic(path: str | os.PathLike, write) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -68,9 +68,10 @@ class LossPlugin:
     def materialize(self, step: "Step") -> None:
         """Create modules whose shapes depend on the data, from the first batch (before optimisers)."""
 
-    def input_gradients(self) -> tuple[tuple[str, str], ...]:
-        """(discriminator, product) pairs whose shared judgement (:meth:`Step.judged`) must be
-        differentiable with respect to the judged images, as R1 needs; the others are not."""
+    def input_gradients(self, index: int) -> tuple[tuple[str, str, str | None], ...]:
+        """The judgements (:meth:`Step.judged`: discriminator, product, condition) that step
+        ``index`` differentiates with respect to the judged images, as R1 does; the others are
+        not made differentiable."""
         return ()
 
     # -- the loss itself -------------------------------------------------------------------------

@@ -87,15 +87,15 @@ class Step:
         that asks: the adversarial loss and R1 share D(real).
 
         With ``input_grad`` the input is a fresh leaf that requires grad. The trainer makes the
-        shared judgement such a leaf from the start when a plugin declares ``(disc, name)`` in
-        ``input_gradients``; otherwise asking for it later judges again."""
+        shared judgement such a leaf from the start when a plugin lists ``(disc, name, condition)``
+        in ``input_gradients``; otherwise asking for it later judges again."""
         key = (disc, name, condition)
         cached = self._judged.get(key)
         if cached is None or (input_grad and not cached[0].requires_grad):
             image = self.detached(name)
             if condition is not None:
                 image = torch.cat([self.detached(condition), image], dim=1)
-            if input_grad or (disc, name) in self._input_grads:
+            if input_grad or key in self._input_grads:
                 image = image.detach().requires_grad_(True)  # the shared detached view must not track gradients
             self._judged[key] = (image, self.net(disc)(image))
         return self._judged[key]

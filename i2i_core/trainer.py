@@ -8,12 +8,10 @@ only at log intervals, where a device-side flag also catches non-finite terms.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import signal
 import sys
-import time
 from pathlib import Path
 
 import attrs
@@ -158,7 +156,6 @@ class Trainer:
         for k, (name, pool) in enumerate(sorted(recipe.state.items())):
             pool.reset((options.seed * 7919 + k) * 7 + self.world.rank)  # pools differ per rank
         self.plugins = recipe.active_plugins()
-        self._input_grads = frozenset(pair for plugin in self.plugins.values() for pair in plugin.input_gradients())
         self._materialize(self._batch_for(0))
         self.modules = dict(self.nets)
         for instance, plugin in self.plugins.items():
@@ -230,7 +227,8 @@ class Trainer:
     def train_step(self, batch: dict, iteration: int) -> Step:
         self._apply_schedule(iteration)
         step = Step(batch, self.nets, self.recipe.products, self.recipe.state, index=iteration,
-                    input_grads=self._input_grads)
+                    input_grads=frozenset(key for plugin in self.plugins.values()
+                                          for key in plugin.input_gradients(iteration)))
         for phase in self.recipe.phases:
             if phase.runs_at(iteration):
                 step.new_phase()
@@ -451,7 +449,8 @@ class Trainer:
         if not path.exists():
             return
         lines = path.read_text().splitlines(keepends=True)
-        kept = [line for line in lines if _row_step(line) <= self.step]
+        torn = bool(lines) and _row_step(lines[-1]) is None  # a line the kill cut short; other lines stay
+        kept = [line for line in lines[:-1 if torn else None] if (_row_step(line) or 0) <= self.step]
         if kept != lines or (kept and not kept[-1].endswith("\n")):
             text = "".join(line if line.endswith("\n") else line + "\n" for line in kept)
             ckpt.write_atomic(path, lambda f: f.write(text.encode()))
@@ -602,12 +601,13 @@ def _sample_source(options, recipe, build, train_dataset):
         return train_dataset
 
 
-def _row_step(line: str) -> float:
-    """The step of a metrics.jsonl line; infinity for a line that is not a whole row."""
+def _row_step(line: str) -> int | None:
+    """The step of a metrics.jsonl line, or None when the line is not a whole row with a step."""
     try:
-        return json.loads(line)["step"]
+        step = json.loads(line)["step"]
     except (ValueError, KeyError, TypeError):
-        return math.inf
+        return None
+    return step if isinstance(step, int) else None
 
 
 def seed_everything(seed: int) -> None:

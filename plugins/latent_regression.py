@@ -11,7 +11,6 @@ several (recovered, code) product pairs (DRIT's two directions); their terms are
 from __future__ import annotations
 
 import attrs
-import torch
 
 from i2i_core.loss import summed
 

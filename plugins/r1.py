@@ -47,8 +47,8 @@ class R1(LossPlugin):
     def networks(self):
         return (self.discriminator,)
 
-    def input_gradients(self):
-        return ((self.discriminator, self.real),)
+    def input_gradients(self, index):
+        return () if index % self.interval else ((self.discriminator, self.real, None),)
 
     def loss(self, step, role):
         if step.index % self.interval:

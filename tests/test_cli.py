@@ -1,5 +1,4 @@
 """The command line: listings, translation, and every bad input giving one line and exit status 2."""
-import pickle
 import subprocess
 import sys
 

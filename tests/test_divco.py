@@ -11,7 +11,6 @@ from hypothesis.extra.numpy import arrays
 from i2i_core.cli import main
 from i2i_core.errors import PluginError
 from i2i_core.recipe import BuildOptions, Recipe, build_recipe
-from i2i_core.step import Step
 from i2i_plugins.divco import DivCo, divco_loss, latent_augmented_sampling
 
 

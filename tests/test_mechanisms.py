@@ -180,3 +180,30 @@ def test_terms_of_a_sparse_phase_are_logged_at_their_own_value(trainer, monkeypa
     rows = [json.loads(line) for line in (trainer.out / "metrics.jsonl").read_text().splitlines()]
     by_step = {row["step"]: row for row in rows}
     assert by_step[3]["paired_l1"] == pytest.approx(seen[0].item(), rel=1e-6)  # one G step in the window, not 1/3
+
+
+@attrs.define(kw_only=True, eq=False)
+class JudgesRealInBothPhases(LossPlugin):
+    """Reads D's judgement of the real images in the G and the D phase and keeps what it got."""
+
+    name = "test_judges_real"
+    roles = ("G", "D")
+    seen: dict = attrs.field(factory=dict, init=False)
+
+    def loss(self, step, role):
+        self.seen[step.index, role] = step.judged("D", "real_B")[1]
+        return self.seen[step.index, role].mean() * 0
+
+
+def test_a_discriminators_judgement_is_not_reused_in_the_next_phase(tmp_path, monkeypatch):
+    """D steps between the phases, so a judgement cached in the D phase is stale in the G phase."""
+    table = dict(registry.networks(), test_code_generator=CodeGenerator, test_code_encoder=CodeEncoder)
+    monkeypatch.setattr(registry, "networks", lambda: table)
+    recipe = make_recipe()
+    recipe.add(JudgesRealInBothPhases())
+    trainer = Trainer(recipe.validate(), TrainOptions(data="demo", out=tmp_path, steps=1), BuildOptions(image_size=32))
+    for iteration in range(3):  # G steps once in three iterations, after D
+        trainer.train_step(trainer._batch_for(iteration), iteration)
+    seen = trainer.recipe.plugins["test_judges_real"].seen
+    both = [i for i in range(3) if (i, "G") in seen]
+    assert len(both) == 1 and not torch.equal(seen[both[0], "G"], seen[both[0], "D"])

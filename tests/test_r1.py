@@ -120,13 +120,22 @@ def test_r1_shares_the_adversarial_losss_judgement_of_the_real_images(declared):
     batch = {"real_B": torch.rand(3, 3, 8, 8) * 2 - 1, "fake_B": torch.rand(3, 3, 8, 8) * 2 - 1}
     r1, adversarial = R1(discriminator="D"), Adversarial(mode="nonsaturating", terms=[("D", "real_B", "fake_B")])
     d = CountingD()
-    step = Step(batch, {"D": d}, {}, input_grads=frozenset(r1.input_gradients()) if declared else frozenset())
+    step = Step(batch, {"D": d}, {}, input_grads=frozenset(r1.input_gradients(0)) if declared else frozenset())
     d_loss, penalty = adversarial.loss(step, "D"), r1.loss(step, "D")
     assert d.calls == (2 if declared else 3)  # fake once, real once (declared) or twice
-    alone = Step(batch, {"D": d}, {})
-    assert penalty.item() == pytest.approx(r1.loss(alone, "D").item(), rel=1e-6)
-    assert d_loss.item() == pytest.approx(adversarial.loss(Step(batch, {"D": d}, {}), "D").item(), rel=1e-6)
+    assert not step.detached("real_B").requires_grad  # the view other plugins read is left alone
+    shared_grads = torch.autograd.grad(d_loss + penalty, list(d.parameters()))
+    separate = adversarial.loss(Step(batch, {"D": d}, {}), "D"), r1.loss(Step(batch, {"D": d}, {}), "D")
+    assert penalty.item() == pytest.approx(separate[1].item(), rel=1e-6)
+    assert d_loss.item() == pytest.approx(separate[0].item(), rel=1e-6)
+    for shared, alone in zip(shared_grads, torch.autograd.grad(sum(separate), list(d.parameters()))):
+        torch.testing.assert_close(shared, alone, rtol=1e-5, atol=1e-7)
     before = d.calls
     step.new_phase()  # D changes between phases: nothing judged before is reused
     r1.loss(step, "D")
     assert d.calls == before + 1
+
+
+def test_lazy_r1_asks_for_input_gradients_only_on_its_steps():
+    lazy = R1(discriminator="D", interval=4)
+    assert lazy.input_gradients(8) == (("D", "real_B", None),) and lazy.input_gradients(9) == ()

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -93,12 +92,14 @@ def test_resume_after_a_hard_kill_logs_each_step_once(tmp_path):
     shutil.copy(killed / "checkpoints" / "step_0000004.pt", killed / "checkpoints" / "latest.pt")
     with open(killed / "metrics.jsonl", "a") as f:
         f.write('{"step": 8, "adversa')
+    (killed / "metrics.jsonl").chmod(0o640)
     resumed = _tiny(killed, 6, save_every=2, keep=3)
     assert resumed.step == 4
     resumed.fit()
     rows = [row["step"] for row in read_metrics(killed)]
     assert rows == [1, 2, 4, 6]
     assert read_metrics(killed) == read_metrics(tmp_path / "straight")
+    assert (killed / "metrics.jsonl").stat().st_mode & 0o777 == 0o640  # rewritten with its permissions
 
 
 def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
