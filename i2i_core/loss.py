@@ -22,6 +22,57 @@ def _phase_map(value) -> dict:
     return dict(value or {})
 
 
+def product_names(value, arity: int | tuple[int, ...] | None = None, *, count: int | None = None,
+                  what: str | None = None) -> tuple:
+    """A plugin field's product names, as a tuple: the converter for fields that name products.
+
+    ``arity=None``: one name or a non-empty list of names, ``"fake_B"`` or ``["fake_B", "fake_A"]``
+    → ``("fake_B", "fake_A")``. ``arity=k`` (or a tuple of allowed lengths): a list of groups of k
+    names, ``[["rec_A", "real_A"], ...]`` → ``(("rec_A", "real_A"), ...)``, possibly empty; one
+    flat group of k names counts as a list of that one group. ``count``, when given, is the exact
+    number of names (or groups). Anything else raises ``ValueError("<what>; got <value>")``, with
+    ``what`` saying what was expected (a plugin names its field there). Use it as an attrs
+    converter, so a bad ``--add`` value fails with that message alone::
+
+        images: tuple = attrs.field(default=("fake_B",), converter=product_names)
+        pairs: tuple = attrs.field(default=(), converter=functools.partial(
+            product_names, arity=2, what="each pair is [output, target] product names"))
+    """
+    arities = (arity,) if isinstance(arity, int) else tuple(arity or ())
+    if arity is None:
+        expected = what or (f"expected a list of exactly {count} product names" if count is not None
+                            else "expected a product name or a non-empty list of product names")
+        names = (value,) if isinstance(value, str) else _as_tuple(value, expected)
+        if not names or not all(isinstance(n, str) for n in names) or count not in (None, len(names)):
+            raise ValueError(f"{expected}; got {_shown(value)!r}")
+        return names
+    lengths = " or ".join(str(k) for k in arities)
+    expected = what or f"expected a list of [{lengths} product names] groups"
+    groups = _as_tuple(value, expected)
+    if groups and len(groups) in arities and all(isinstance(n, str) for n in groups):
+        groups = (groups,)  # one flat group
+    converted = []
+    for group in groups:
+        names = () if isinstance(group, str) else _as_tuple(group, expected)
+        if len(names) not in arities or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{expected}; got {_shown(group)!r}")
+        converted.append(names)
+    if count not in (None, len(converted)):
+        raise ValueError(f"{expected}, exactly {count} of them; got {_shown(value)!r}")
+    return tuple(converted)
+
+
+def _as_tuple(value, expected: str) -> tuple:
+    try:
+        return tuple(value)
+    except TypeError:
+        raise ValueError(f"{expected}; got {value!r}") from None
+
+
+def _shown(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
 @attrs.define(kw_only=True, eq=False)
 class LossPlugin:
     """Base class. Subclasses set ``name`` (the registered name) and usually ``roles``.

@@ -1,10 +1,12 @@
 """Shared shape of the pixel-distance plugins: a list of (output, target) name pairs, L1 summed."""
 from __future__ import annotations
 
+import functools
+
 import attrs
 import torch
 
-from i2i_core.loss import LossPlugin, summed
+from i2i_core.loss import LossPlugin, product_names, summed
 
 
 def l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -12,12 +14,7 @@ def l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (output - target).abs().mean()
 
 
-def _pairs(value) -> tuple:
-    pairs = tuple(tuple(p) for p in value)
-    for p in pairs:
-        if len(p) != 2 or not all(isinstance(x, str) for x in p):
-            raise ValueError(f"each pair is [output, target] product names; got {list(p)}")
-    return pairs
+_pairs = functools.partial(product_names, arity=2, what="each pair is [output, target] product names")
 
 
 @attrs.define(kw_only=True, eq=False)

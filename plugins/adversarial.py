@@ -16,13 +16,15 @@ on channels (pix2pix's conditional discriminator).
 """
 from __future__ import annotations
 
+import functools
+
 import attrs
 import torch
 import torch.nn.functional as F
 from attrs import validators as v
 
 from i2i_core.errors import PluginError
-from i2i_core.loss import LossPlugin, summed
+from i2i_core.loss import LossPlugin, product_names, summed
 
 MODES = ("lsgan", "vanilla", "nonsaturating", "hinge")
 
@@ -58,13 +60,8 @@ def generator_loss(fake_pred, mode: str = "lsgan") -> torch.Tensor:
     return summed(_criterion(d, True, mode) for d in _maps(fake_pred))
 
 
-def _terms(value) -> tuple:
-    terms = tuple(tuple(t) for t in value)
-    for t in terms:
-        if len(t) not in (3, 4) or not all(isinstance(x, str) for x in t):
-            raise ValueError(f"each term is [discriminator, real, fake] or [discriminator, real, fake, "
-                             f"fake_for_D]; got {list(t)}")
-    return terms
+_terms = functools.partial(product_names, arity=(3, 4), what="each term is [discriminator, real, fake] or "
+                           "[discriminator, real, fake, fake_for_D]")
 
 
 @attrs.define(kw_only=True, eq=False)

@@ -11,10 +11,12 @@ N(0, I)'s scale without the log-variance a Gaussian KL needs.
 """
 from __future__ import annotations
 
+import functools
+
 import attrs
 import torch
 
-from i2i_core.loss import LossPlugin, summed
+from i2i_core.loss import LossPlugin, product_names, summed
 
 
 def code_l2_loss(code: torch.Tensor) -> torch.Tensor:
@@ -22,18 +24,12 @@ def code_l2_loss(code: torch.Tensor) -> torch.Tensor:
     return code.pow(2).mean()
 
 
-def _names(value) -> tuple:
-    names = (value,) if isinstance(value, str) else tuple(value)
-    if not names or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"codes is a list of product names; got {value!r}")
-    return names
-
-
 @attrs.define(kw_only=True, eq=False)
 class CodeL2(LossPlugin):
     name = "code_l2"
 
-    codes: tuple = attrs.field(default=("content_A", "content_B"), converter=_names)
+    codes: tuple = attrs.field(default=("content_A", "content_B"), converter=functools.partial(
+        product_names, what="codes is a list of product names"))
 
     def reads(self):
         return self.codes

@@ -20,6 +20,7 @@ computed from logits, equal to the reference's σ-then-BCE except where that cla
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import attrs
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from attrs import validators as v
 
 from i2i_core.errors import PluginError
-from i2i_core.loss import LossPlugin
+from i2i_core.loss import LossPlugin, product_names
 from i2i_core.nets.drit import DIS_NORMS, ContentDiscriminator
 from i2i_core.recipe import OptimizerSpec, Phase
 from i2i_core.step import Step
@@ -49,13 +50,6 @@ def content_adversarial_loss(logits_A: torch.Tensor, logits_B: torch.Tensor) -> 
             + F.binary_cross_entropy_with_logits(logits_B, half_B))
 
 
-def _two_names(value) -> tuple:
-    names = tuple(value)
-    if len(names) != 2 or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"contents is [content of A, content of B] product names; got {list(names)}")
-    return names
-
-
 @attrs.define(kw_only=True, eq=False)
 class ContentAdversarial(LossPlugin):
     """DRIT's content discriminator and the encoders' term against it (roles ``G``, ``D_content``)."""
@@ -63,7 +57,8 @@ class ContentAdversarial(LossPlugin):
     name = "content_adversarial"
     roles = ("G", "D_content")
 
-    contents: tuple = attrs.field(default=("content_A", "content_B"), converter=_two_names)
+    contents: tuple = attrs.field(default=("content_A", "content_B"), converter=functools.partial(
+        product_names, count=2, what="contents is [content of A, content of B] product names"))
     width: int | None = attrs.field(default=None, validator=v.optional(v.gt(0)))
     norm: str = attrs.field(default="none", validator=v.in_(DIS_NORMS))
     slope: float = attrs.field(default=0.01, converter=float, validator=v.ge(0.0))

@@ -11,11 +11,13 @@ attribute encoders); their terms are summed.
 """
 from __future__ import annotations
 
+import functools
+
 import attrs
 import torch
 from attrs import validators as v
 
-from i2i_core.loss import LossPlugin
+from i2i_core.loss import LossPlugin, product_names
 
 REDUCTIONS = ("sum", "mean")
 
@@ -30,14 +32,6 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor, reduction: str
     raise ValueError(f"unknown reduction {reduction!r}; valid: {', '.join(REDUCTIONS)}")
 
 
-def _name_pairs(value) -> tuple:
-    pairs = tuple(tuple(p) for p in value)
-    for p in pairs:
-        if len(p) != 2 or not all(isinstance(x, str) for x in p):
-            raise ValueError(f"each pair is [mu, logvar] product names; got {list(p)}")
-    return pairs
-
-
 @attrs.define(kw_only=True, eq=False)
 class KL(LossPlugin):
     """KL of the (``mu``, ``logvar``) products to N(0, I); ``pairs``, when given, replaces them."""
@@ -46,7 +40,8 @@ class KL(LossPlugin):
 
     mu: str = "mu"
     logvar: str = "logvar"
-    pairs: tuple = attrs.field(default=(), converter=_name_pairs)
+    pairs: tuple = attrs.field(default=(), converter=functools.partial(
+        product_names, arity=2, what="each pair is [mu, logvar] product names"))
     reduction: str = attrs.field(default="sum", validator=v.in_(REDUCTIONS))
 
     def _pairs(self):

@@ -22,12 +22,14 @@ both samples (MSGAN, DRIT++) produce them as products and name them here.
 """
 from __future__ import annotations
 
+import functools
+
 import attrs
 import torch
 from attrs import validators as v
 
 from i2i_core.errors import PluginError
-from i2i_core.loss import LossPlugin
+from i2i_core.loss import LossPlugin, product_names
 
 FORMS = ("code", "paper")
 
@@ -43,16 +45,8 @@ def mode_seeking_loss(image_1: torch.Tensor, image_2: torch.Tensor, code_1: torc
     raise ValueError(f"unknown mode-seeking form {form!r}; valid: {', '.join(FORMS)}")
 
 
-def _name_pairs(value) -> tuple:
-    """A list of [first, second] name pairs; one flat pair of names is accepted too."""
-    value = tuple(value)
-    if len(value) == 2 and all(isinstance(x, str) for x in value):
-        value = (value,)
-    pairs = tuple(tuple(p) for p in value)
-    for p in pairs:
-        if len(p) != 2 or not all(isinstance(x, str) for x in p):
-            raise ValueError(f"expected [first, second] product names; got {list(p)}")
-    return pairs
+# A list of [first, second] name pairs; one flat pair of names is accepted too.
+_name_pairs = functools.partial(product_names, arity=2, what="expected [first, second] product names")
 
 
 def condition_for(direction: str, condition: str | None) -> str:

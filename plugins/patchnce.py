@@ -23,6 +23,7 @@ are then flipped back before sampling.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import attrs
@@ -32,7 +33,7 @@ from torch import nn
 
 from i2i_core import plugins as registry
 from i2i_core.errors import PluginError
-from i2i_core.loss import LossPlugin, summed
+from i2i_core.loss import LossPlugin, product_names, summed
 from i2i_core.nets import init_weights
 from i2i_core.recipe import OptimizerSpec
 from i2i_core.step import Step
@@ -106,14 +107,8 @@ def resolve_taps(taps: dict, layers, generator: str) -> list[int]:
     return sorted(set(found))
 
 
-def _triples(value):
-    if value is None:
-        return None
-    triples = tuple(tuple(t) for t in value)
-    for t in triples:
-        if len(t) != 3 or not all(isinstance(x, str) for x in t):
-            raise ValueError(f"each entry is [generator, source, translated] names; got {list(t)}")
-    return triples
+_triples = attrs.converters.optional(functools.partial(
+    product_names, arity=3, what="each entry is [generator, source, translated] names"))
 
 
 # Where a recipe's translators leave their images: direction → (source, translated), (real, identity).

@@ -9,10 +9,12 @@ the products named in ``images`` (default: the translation ``fake_B``) in the ge
 """
 from __future__ import annotations
 
+import functools
+
 import attrs
 import torch
 
-from i2i_core import LossPlugin, hookimpl
+from i2i_core import LossPlugin, hookimpl, product_names
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
@@ -22,21 +24,15 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return vertical + horizontal
 
 
-def _product_names(value) -> tuple:
-    # A converter, not a validator, so a bad --add value fails with this message alone.
-    names = tuple(value)
-    if not names or not all(isinstance(name, str) for name in names):
-        raise ValueError(f"images is a non-empty list of product names such as [\"fake_B\"], got {list(names)}")
-    return names
-
-
 @attrs.define(kw_only=True, eq=False)
 class TotalVariation(LossPlugin):
     """Σ over ``images`` of TV(step[name]); the G role only, so it trains the generators."""
 
     name = "tv"
 
-    images: tuple = attrs.field(default=("fake_B",), converter=_product_names)
+    # A converter, not a validator, so a bad --add value fails with this message alone.
+    images: tuple = attrs.field(default=("fake_B",), converter=functools.partial(
+        product_names, what='images is a non-empty list of product names such as ["fake_B"]'))
 
     def reads(self):
         # The recipe checks these names when it is built, so a typo fails before training.
