@@ -10,7 +10,13 @@ from i2i_core.loss import LossPlugin, product_names, summed
 
 
 def l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean |output − target| over every element (PyTorch's ``L1Loss`` with mean reduction)."""
+    """mean |output − target| over every element (PyTorch's ``L1Loss`` with mean reduction).
+
+    The shapes must match: a half batch against a full one, or a (B, 8) code against a
+    (B, 8, 1, 1) one, would otherwise broadcast to a larger difference and a wrong mean."""
+    if output.shape != target.shape:
+        raise ValueError(f"L1 compares tensors of one shape, but {tuple(output.shape)} and {tuple(target.shape)} "
+                         f"differ in shape (no broadcasting)")
     return (output - target).abs().mean()
 
 
