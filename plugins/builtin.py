@@ -2,7 +2,8 @@
 
 Discovery instead of lists: every public module of ``i2i_plugins`` contributes the LossPlugin
 subclasses it defines, every module of ``i2i_plugins.recipes`` its recipe factories, and every
-module of ``i2i_core.nets`` its ``NETWORK_KINDS``; a new built-in needs no line here.
+module of ``i2i_core.nets`` its ``NETWORK_KINDS``; a new built-in needs no line here. ``testing``
+(test support) is not loaded.
 """
 import importlib
 import inspect
@@ -14,7 +15,7 @@ from i2i_core.hooks import hookimpl
 def _modules(package_name: str):
     package = importlib.import_module(package_name)
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if not info.name.startswith("_") and info.name != "builtin":
+        if not info.name.startswith("_") and info.name not in ("builtin", "testing"):
             yield importlib.import_module(f"{package_name}.{info.name}")
 
 

@@ -32,7 +32,6 @@ from i2i_core.errors import PluginError
 from i2i_core.loss import LossPlugin, product_names
 from i2i_core.nets.drit import DIS_NORMS, ContentDiscriminator
 from i2i_core.recipe import OptimizerSpec, Phase
-from i2i_core.step import Step
 
 LN2 = math.log(2.0)
 
@@ -108,11 +107,3 @@ class ContentAdversarial(LossPlugin):
         if role == "D_content":
             return content_discriminator_loss(*self._logits((step.detached(name_A), step.detached(name_B)), False))
         return content_adversarial_loss(*self._logits((step[name_A], step[name_B]), True))
-
-    def example_step(self) -> Step:
-        """Random 2×8×8×8 content codes and a D_c built for them (for the registry tests)."""
-        torch.manual_seed(0)
-        batch = {name: torch.randn(2, 8, 8, 8, requires_grad=True) for name in self.contents}
-        step = Step(batch, {}, {})
-        self.materialize(step)
-        return step

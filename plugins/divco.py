@@ -131,9 +131,3 @@ class DivCo(LossPlugin):
             images = generate(step, translator, condition, list(codes.split(n)))
             features = self.features(step, translator, images).view(self.negatives + 2, n, -1)
             return divco_loss(features[0], features[1], features[2:], self.temperature)
-
-    def example_step(self):
-        """A step on a one-layer code-conditioned generator and encoder (for the registry tests)."""
-        from ._latent_example import example_setup
-
-        return example_setup(self)

@@ -115,9 +115,3 @@ class ModeSeeking(LossPlugin):
         codes = [translator.sample_code(n, None, device) for _ in range(2)]
         image_1, image_2 = generate(step, translator, condition, codes).chunk(2)
         return mode_seeking_loss(image_1, image_2, codes[0], codes[1], self.form, self.eps)
-
-    def example_step(self):
-        """A step on a one-layer code-conditioned generator (for the registry tests)."""
-        from ._latent_example import example_setup
-
-        return example_setup(self)

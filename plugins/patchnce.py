@@ -36,7 +36,6 @@ from i2i_core.errors import PluginError
 from i2i_core.loss import LossPlugin, product_names, summed
 from i2i_core.nets import init_weights
 from i2i_core.recipe import OptimizerSpec
-from i2i_core.step import Step
 
 CUT_LAYERS = ("padded_input", "down1_conv", "down2_conv", "res1", "res5")
 NEGATIVE_SELF = -10.0  # the reference's fill value for the positive pair among the negatives
@@ -228,16 +227,3 @@ class PatchNCE(LossPlugin):
                 nce.append(torch.stack(layers).mean())
             per_generator.append(torch.stack(nce).mean())
         return summed(per_generator)
-
-    def example_step(self) -> Step:
-        """A step on a small CUT generator with random images (for the registry tests)."""
-        from i2i_core.nets import ResnetGenerator
-
-        torch.manual_seed(0)
-        if not self.pairs:
-            self.pairs, self.identity_pairs = (("G", "real_A", "fake_B"),), (("G", "real_B", "idt_B"),)
-        batch = {name: torch.randn(2, 3, 16, 16, requires_grad=True) for name in ("real_A", "fake_B", "real_B", "idt_B")}
-        batch["flipped"] = torch.tensor(True)
-        step = Step(batch, {"G": ResnetGenerator(ngf=4, n_blocks=1, antialias=True)}, {})
-        self.materialize(step)
-        return step

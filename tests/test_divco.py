@@ -12,6 +12,7 @@ from i2i_core.cli import main
 from i2i_core.errors import PluginError
 from i2i_core.recipe import BuildOptions, Recipe, build_recipe
 from i2i_plugins.divco import DivCo, divco_loss, latent_augmented_sampling
+from i2i_plugins.testing import example_step
 
 
 @settings(max_examples=40, deadline=None)
@@ -92,7 +93,7 @@ def test_divco_rewards_a_close_positive_and_distant_negatives():
 
 def test_divco_trains_the_generator_and_not_the_feature_encoder():
     plugin = DivCo()
-    step = plugin.example_step()
+    step = example_step(plugin)
     value = plugin.loss(step, "G")
     generator, encoder = step.net("G"), step.net("E")
     grads = torch.autograd.grad(value, [*generator.parameters(), *encoder.parameters()], allow_unused=True)
@@ -107,7 +108,7 @@ def test_divco_trains_the_generator_and_not_the_feature_encoder():
 
 def test_divco_log_only_is_the_reference_behaviour():
     plugin = DivCo(log_only=True)
-    value = plugin.loss(plugin.example_step(), "G")
+    value = plugin.loss(example_step(plugin), "G")
     assert torch.isfinite(value) and not value.requires_grad
 
 

@@ -10,8 +10,8 @@ from i2i_core import plugins as registry
 from i2i_core.recipe import BuildOptions, DataSpec, NetSpec, OptimizerSpec, Phase, Recipe, Schedule
 from i2i_core.step import Step
 from i2i_core.trainer import Trainer, TrainOptions
-from i2i_plugins._latent_example import CodeEncoder, CodeGenerator
 from i2i_plugins.latent_regression import LatentRegression, latent_regression_loss
+from i2i_plugins.testing import CodeEncoder, CodeGenerator
 
 codes = st.tuples(st.integers(1, 4), st.integers(1, 9)).flatmap(
     lambda shape: st.tuples(*[arrays(np.float32, shape, elements=st.floats(-3, 3, width=32))] * 2))

@@ -9,8 +9,8 @@ from hypothesis.extra.numpy import arrays
 from i2i_core.errors import PluginError
 from i2i_core.recipe import Recipe
 from i2i_core.step import Step
-from i2i_plugins._latent_example import example_setup
 from i2i_plugins.mode_seeking import ModeSeeking, mode_seeking_loss
+from i2i_plugins.testing import example_setup, example_step
 
 
 @st.composite
@@ -94,7 +94,7 @@ def test_mode_seeking_reads_named_pairs():
 
 def test_mode_seeking_generates_its_pair_through_the_translator():
     plugin = ModeSeeking()
-    step = plugin.example_step()
+    step = example_step(plugin)
     assert plugin.reads() == ("real_A",)
     value = plugin.loss(step, "G")
     assert torch.isfinite(value) and value.item() > 0

@@ -8,29 +8,10 @@ from i2i_core.hooks import hookimpl
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
 from i2i_core.trainer import Trainer, TrainOptions
+from i2i_plugins.testing import example_step  # random images, or the example a plugin registers there
 
 LOSSES = sorted(registry.losses())
 RECIPES = sorted(registry.recipes())
-
-
-class TinyJudge(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.LazyConv2d(1, 3)
-
-    def forward(self, x):
-        return self.conv(x)
-
-
-def example_step(plugin):
-    """A step with a random tensor for every name the plugin reads and a small judge per network."""
-    example = getattr(type(plugin), "example_step", None)
-    if example is not None:  # plugins whose inputs need more than images provide their own
-        return example(plugin)
-    torch.manual_seed(0)
-    batch = {name: torch.randn(2, 3, 16, 16, requires_grad=True) for name in plugin.reads()}
-    nets = {name: TinyJudge() for name in plugin.networks()}
-    return Step(batch, nets, {})
 
 
 @pytest.mark.parametrize("name", LOSSES)
