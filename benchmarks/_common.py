@@ -8,7 +8,7 @@ import time
 import torch
 
 from i2i_core.recipe import BuildOptions, build_recipe
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 
 
 def make_trainer(recipe: str, *, size: int, batch: int, preset: str = "paper", device: str = "cpu",
@@ -23,7 +23,7 @@ def make_trainer(recipe: str, *, size: int, batch: int, preset: str = "paper", d
 def random_batch(trainer: Trainer) -> dict:
     """A batch of the right shapes and layout, filled with noise (data loading is not measured)."""
     torch.manual_seed(0)
-    return {k: (torch.rand_like(v) * 2 - 1) if v.is_floating_point() else v for k, v in trainer._batch_for(0).items()}
+    return {k: (torch.rand_like(v) * 2 - 1) if v.is_floating_point() else v for k, v in trainer.batch_for(0).items()}
 
 
 class Timer:

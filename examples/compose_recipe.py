@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 
 from i2i_core import BuildOptions, LossPlugin, build_recipe
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 
 
 @attrs.define(kw_only=True, eq=False)

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from i2i_core import BuildOptions, DataSpec, NetSpec, OptimizerSpec, Phase, Recipe
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.paired_l1 import PairedL1
 

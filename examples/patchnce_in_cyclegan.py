@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from i2i_core import BuildOptions, build_recipe
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 from i2i_plugins.patchnce import PatchNCE
 
 

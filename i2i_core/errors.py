@@ -15,3 +15,34 @@ class PluginError(I2IError):
 
 class CheckpointError(I2IError):
     """A file that is not an i2i checkpoint, or one that would run code when loaded."""
+
+
+def _kept(checkpoint) -> str:
+    return f"; last good checkpoint kept at {checkpoint}" if checkpoint else "; no checkpoint was written before it"
+
+
+class NonFiniteLoss(RuntimeError):
+    """A plugin term went NaN or infinite: the CLI exits with status 3."""
+
+    def __init__(self, key: str, step: int, checkpoint=None):
+        super().__init__(f"non-finite loss from plugin term {key!r} at step {step}{_kept(checkpoint)}")
+        self.key, self.step = key, step
+
+
+class NonFiniteWeights(NonFiniteLoss):
+    """Finite losses can still give NaN or infinite gradients; the weights are checked before each save."""
+
+    def __init__(self, modules: list, step: int, checkpoint=None):
+        RuntimeError.__init__(self, f"non-finite weights in {', '.join(modules)} at step {step} (a NaN or "
+                                    f"infinite gradient from finite losses){_kept(checkpoint)}")
+        self.key, self.step = modules[0], step
+
+
+class Interrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped training after saving a checkpoint: the CLI exits with 128 + the signal."""
+
+    def __init__(self, signum: int, path):
+        import signal
+
+        super().__init__(f"stopped by {signal.Signals(signum).name}; checkpoint saved to {path} (continue with --resume)")
+        self.signum = signum

@@ -1,7 +1,6 @@
 """Translate files with a trained run or a released reference generator, at each input's own size."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -10,6 +9,7 @@ import torch.nn.functional as F
 from . import checkpoint as ckpt
 from .errors import CheckpointError, ConfigError
 from .recipe import Translator
+from .runconfig import RunConfig
 
 
 def load_translator(checkpoint: Path | None = None, weights: Path | None = None, direction: str = "AtoB"):
@@ -25,7 +25,7 @@ def load_translator(checkpoint: Path | None = None, weights: Path | None = None,
         except ValueError as exc:
             raise CheckpointError(f"{weights}: {exc}") from exc
         return Translator.of_network("G"), {"G": net}
-    recipe, state = load_run(checkpoint)
+    recipe, state, _ = load_run(checkpoint)
     translator = recipe.translator(direction)
     nets = {}
     for name in translator.nets:
@@ -36,15 +36,11 @@ def load_translator(checkpoint: Path | None = None, weights: Path | None = None,
 
 
 def load_run(checkpoint: Path):
-    """The recipe a checkpoint was trained with, rebuilt from its settings, and the checkpoint."""
-    from .recipe import BuildOptions, build_recipe
-
+    """(recipe, checkpoint, config) of a run folder or checkpoint file: the recipe rebuilt as trained."""
     path = checkpoint / "checkpoints" / "latest.pt" if checkpoint.is_dir() else checkpoint
     state = ckpt.load(path)
-    config = json.loads(state["config"])
-    recipe = build_recipe(config["recipe"], BuildOptions(**{**config["build"], "preset": "paper"}),
-                          sets=config["settings"], adds=config["adds"])
-    return recipe, state
+    config = RunConfig.from_checkpoint(state, path)
+    return config.build_recipe(), state, config
 
 
 def load_generator(checkpoint: Path | None = None, weights: Path | None = None, direction: str = "AtoB"):
@@ -96,7 +92,7 @@ def translate_image(translator: Translator, nets, image: torch.Tensor, code=None
 def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, direction="AtoB", device=None,
                     samples: int | None = None, style: Path | None = None, seed: int = 0):
     from .data import DataError, find_images, load_image, save_image
-    from .trainer import default_device
+    from .device import default_device
 
     if not source.exists():
         raise DataError(f"--input {source} does not exist")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from i2i_core.recipe import BuildOptions, build_recipe
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 
 SHARED_STEPS = 400
 

@@ -1,20 +1,18 @@
 """CUT and FastCUT: the recipe's table, one G pass for fake and identity, training lowers the NCE
 loss, exact resume with the lazily created projection heads, FastCUT's coin, translation."""
-import functools
 import json
 import signal
 
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 
 from i2i_core import plugins as registry
 from i2i_core.cli import main
 from i2i_core.hooks import hookimpl
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
-from i2i_core.trainer import Interrupted, Trainer, TrainOptions
+from i2i_core.training import Interrupted, Trainer, TrainOptions
 
 BUILD = BuildOptions(image_size=32, preset="tiny")
 
@@ -58,10 +56,10 @@ def test_one_generator_pass_serves_fake_and_identity(tmp_path):
     trainer = tiny("cut", tmp_path, steps=1)
     inputs = []
     trainer.nets["G"].register_forward_hook(lambda module, args, out: inputs.append(args[0].shape[0]))
-    step = trainer.train_step(trainer._batch_for(0), 0)
+    step = trainer.train_step(trainer.batch_for(0), 0)
     assert inputs == [4]  # cat([real_A, real_B]): one forward; the NCE taps use encode
     assert step.idt_B.shape == step.real_B.shape and not step.flipped
-    evaluation = Step(trainer._batch_for(0), trainer.nets, trainer.recipe.products, training=False)
+    evaluation = Step(trainer.batch_for(0), trainer.nets, trainer.recipe.products, training=False)
     assert evaluation.idt_B is None and evaluation.fake_B.shape == evaluation.real_A.shape
 
 
@@ -97,15 +95,11 @@ class StopAt:
     @hookimpl
     def i2i_step_end(self, trainer, step, logged):
         if trainer.step == self.stop:
-            trainer._on_signal(signal.SIGINT, None)
+            trainer.request_stop(signal.SIGINT, None)
 
 
 @pytest.mark.parametrize("name", ["cut", "fastcut"])
-def test_resume_is_exact_with_the_projection_heads(tmp_path, name, monkeypatch):
-    # Core bug worked around here (as tests/test_drit.py does): fit() creates its DataLoader iterator
-    # from the global torch RNG (one draw for the workers' base seed), so a resumed run's stream of
-    # patch locations and flip coins is one draw behind. A private generator for the loader is the fix.
-    monkeypatch.setattr("i2i_core.trainer.DataLoader", functools.partial(DataLoader, generator=torch.Generator()))
+def test_resume_is_exact_with_the_projection_heads(tmp_path, name):
     straight = tiny(name, tmp_path / "straight", steps=4)
     straight.fit()
     stopper = StopAt(2)
@@ -126,7 +120,7 @@ def test_resume_is_exact_with_the_projection_heads(tmp_path, name, monkeypatch):
 
 def test_fastcut_tosses_a_coin_and_mirrors_the_generator_input(tmp_path):
     trainer = tiny("fastcut", tmp_path, steps=1)
-    batch = trainer._batch_for(0)
+    batch = trainer.batch_for(0)
     torch.manual_seed(0)
     seen = set()
     with torch.no_grad():

@@ -143,11 +143,9 @@ def test_code_l2_property_mean_square_and_scaling(x, k):
 
 # -- recipes -----------------------------------------------------------------------------------
 
-import functools  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 
-from torch.utils.data import DataLoader  # noqa: E402
 
 from test_training import stop_after  # noqa: E402
 
@@ -158,7 +156,7 @@ from i2i_core.errors import ConfigError  # noqa: E402
 from i2i_core.recipe import BuildOptions, build_recipe  # noqa: E402
 from i2i_core.step import Step  # noqa: E402
 from i2i_core.translate import load_translator  # noqa: E402
-from i2i_core.trainer import Interrupted, Trainer, TrainOptions  # noqa: E402
+from i2i_core.training import Interrupted, Trainer, TrainOptions  # noqa: E402
 
 # The test split of demo:shapes-styles carries an int "style" that the sample grid cannot stack
 # (i2i_core/visual.py); the grids here read training items instead.
@@ -262,7 +260,7 @@ def test_phases_and_update_counts(tmp_path):
     for name, opt in trainer.optimizers.items():
         opt.register_step_post_hook(lambda *_, name=name: steps.__setitem__(name, steps[name] + 1))
     changed = {}
-    run_phase = trainer._run_phase
+    run_phase = trainer.run_phase
 
     def watched(phase, step, iteration):
         before = {name: [p.detach().clone() for p in net.parameters()] for name, net in trainer.nets.items()}
@@ -271,21 +269,16 @@ def test_phases_and_update_counts(tmp_path):
             name for name, net in trainer.nets.items()
             if any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters())))
 
-    trainer._run_phase = watched
+    trainer.run_phase = watched
     for iteration in range(6):
-        trainer.train_step(trainer._batch_for(iteration), iteration)
+        trainer.train_step(trainer.batch_for(iteration), iteration)
     # d_iter 3: D_c every iteration, the rest every third; E_c and G twice per full iteration
     assert steps == {"content_adversarial": 6, "D": 2, "E_c": 4, "E_a": 2, "G": 4}
     assert changed == {"D_content": set(), "D": {"D_A", "D_A2", "D_B", "D_B2"}, "EG": {"E_c", "E_a", "G"},
                        "G": {"E_c", "G"}}  # E_a is never updated by the G phase's terms
 
 
-def test_resume_is_exact(tmp_path, monkeypatch):
-    # Core bug worked around here: fit() creates its DataLoader iterator from the global torch RNG
-    # (one draw for the workers' base seed), so a resumed run's random stream is one draw behind
-    # the straight run's and every recipe that samples during training (codes, content noise)
-    # diverges. A private generator for the loader, the fix proposed for i2i_core/trainer.py:
-    monkeypatch.setattr("i2i_core.trainer.DataLoader", functools.partial(DataLoader, generator=torch.Generator()))
+def test_resume_is_exact(tmp_path):
     straight = tiny("dritpp", tmp_path / "straight", 6, log_every=2)
     straight.fit()
     first = tiny("dritpp", tmp_path / "resumed", 6, log_every=2)

@@ -5,16 +5,16 @@ import torch
 
 from i2i_core import plugins as registry
 from i2i_core.recipe import BuildOptions, build_recipe
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 
 
 def first_step_losses(name, out, precision):
     build = BuildOptions(image_size=32, preset="tiny")
     recipe = build_recipe(name, build, sets={"data.batch_size": 2})
     trainer = Trainer(recipe, TrainOptions(data="demo", out=out, steps=1, precision=precision, compile="off"), build)
-    trainer.train_step(trainer._batch_for(0), 0)
+    trainer.train_step(trainer.batch_for(0), 0)
     assert all(p.dtype == torch.float32 for net in trainer.nets.values() for p in net.parameters())
-    return {key: value.item() for key, value in trainer._sums.items()}
+    return {key: value.item() for key, value in trainer.logbook.sums.items()}
 
 
 @pytest.mark.parametrize("name", sorted(registry.recipes()))
@@ -33,5 +33,5 @@ def test_a_plugin_switched_off_costs_no_forward_pass(tmp_path):
     counts = {name: 0 for name in trainer.nets}
     for name, net in trainer.nets.items():
         net.register_forward_hook(lambda *_, name=name: counts.__setitem__(name, counts[name] + 1))
-    trainer.train_step(trainer._batch_for(0), 0)
+    trainer.train_step(trainer.batch_for(0), 0)
     assert counts == {"G_AB": 2, "G_BA": 2, "D_A": 3, "D_B": 3}  # no identity forwards

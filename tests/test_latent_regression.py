@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 from i2i_core import plugins as registry
 from i2i_core.recipe import BuildOptions, DataSpec, NetSpec, OptimizerSpec, Phase, Recipe, Schedule
 from i2i_core.step import Step
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 from i2i_plugins.latent_regression import LatentRegression, latent_regression_loss
 from i2i_plugins.testing import CodeEncoder, CodeGenerator
 
@@ -64,15 +64,15 @@ def frozen_encoder_trainer(tmp_path, monkeypatch):
 
 def test_latent_regression_trains_g_through_a_frozen_encoder(frozen_encoder_trainer):
     trainer = frozen_encoder_trainer
-    step = Step(trainer._batch_for(0), trainer.nets, trainer.recipe.products)
+    step = Step(trainer.batch_for(0), trainer.nets, trainer.recipe.products)
     e_before = [p.detach().clone() for p in trainer.nets["E"].parameters()]
     g_before = [p.detach().clone() for p in trainer.nets["G"].parameters()]
-    trainer._run_phase(trainer.recipe.phase("G"), step, 0)
+    trainer.run_phase(trainer.recipe.phase("G"), step, 0)
     assert all(p.grad is None or not p.grad.any() for p in trainer.nets["E"].parameters())
     assert all(torch.equal(a, b) for a, b in zip(e_before, trainer.nets["E"].parameters()))
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.nets["G"].parameters())
     assert not all(torch.equal(a, b) for a, b in zip(g_before, trainer.nets["G"].parameters()))
     trainer.recipe.plugins["latent_regression"].detach_from = ()  # without the freeze, E learns from it too
-    trainer._run_phase(trainer.recipe.phase("G"), Step(trainer._batch_for(1), trainer.nets, trainer.recipe.products), 1)
+    trainer.run_phase(trainer.recipe.phase("G"), Step(trainer.batch_for(1), trainer.nets, trainer.recipe.products), 1)
     encoder = trainer.nets["E"]
     assert all(p.grad.abs().sum() > 0 for p in [*encoder.conv.parameters(), *encoder.mu.parameters()])

@@ -8,7 +8,7 @@ import torch
 from i2i_core import plugins as registry
 from i2i_core.loss import LossPlugin
 from i2i_core.recipe import BuildOptions, DataSpec, NetSpec, OptimizerSpec, Phase, Recipe, Schedule
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions, combine_terms
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.paired_l1 import PairedL1
 
@@ -108,7 +108,7 @@ def trainer(tmp_path, monkeypatch):
 def test_latent_code_is_sampled_once_and_shared(trainer):
     from i2i_core.step import Step
 
-    step = Step(trainer._batch_for(0), trainer.nets, trainer.recipe.products)
+    step = Step(trainer.batch_for(0), trainer.nets, trainer.recipe.products)
     assert step.z is step.z and step.fake_B.shape == step.real_A.shape
 
 
@@ -116,9 +116,9 @@ def test_a_term_can_flow_through_a_network_without_training_it(trainer):
     from i2i_core.step import Step
 
     plugin = trainer.recipe.plugins["test_latent_l1"]
-    step = Step(trainer._batch_for(0), trainer.nets, trainer.recipe.products)
+    step = Step(trainer.batch_for(0), trainer.nets, trainer.recipe.products)
     params = [p for name in ("G", "E") for p in trainer.nets[name].parameters()]
-    trainer._with_detached_terms({tuple(plugin.detach_from): [plugin.loss(step, "G")]}, params).backward()
+    combine_terms({tuple(plugin.detach_from): [plugin.loss(step, "G")]}, params, trainer.nets).backward()
     assert all(p.grad is None for p in trainer.nets["E"].parameters())  # E is frozen for this term ...
     assert all(p.grad is not None for p in trainer.nets["G"].parameters())  # ... its gradient reaches G
 
@@ -203,7 +203,7 @@ def test_a_discriminators_judgement_is_not_reused_in_the_next_phase(tmp_path, mo
     recipe.add(JudgesRealInBothPhases())
     trainer = Trainer(recipe.validate(), TrainOptions(data="demo", out=tmp_path, steps=1), BuildOptions(image_size=32))
     for iteration in range(3):  # G steps once in three iterations, after D
-        trainer.train_step(trainer._batch_for(iteration), iteration)
+        trainer.train_step(trainer.batch_for(iteration), iteration)
     seen = trainer.recipe.plugins["test_judges_real"].seen
     both = [i for i in range(3) if (i, "G") in seen]
     assert len(both) == 1 and not torch.equal(seen[both[0], "G"], seen[both[0], "D"])

@@ -14,7 +14,7 @@ from i2i_core import oracle
 from i2i_core import plugins as registry
 from i2i_core.demo import PALETTE_A, PALETTE_B, STYLES
 from i2i_core.recipe import BuildOptions, Translator, build_recipe
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 
 LN2 = math.log(2)
 JSD_COLLAPSED = 0.3804  # spec §5.3: one style out of four

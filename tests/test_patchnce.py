@@ -16,7 +16,7 @@ from i2i_core.errors import PluginError
 from i2i_core.nets import ResnetGenerator
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 from i2i_plugins.patchnce import PatchNCE, PatchSampler, patch_nce_loss, resolve_taps
 
 

@@ -1,7 +1,6 @@
 """SinCUT: StyleGAN2-style networks (spec §5.7, §5.8), single-image data (§4.3), and the recipe
 trained, resumed and used for translation through the command line."""
 import contextlib
-import functools
 import json
 import math
 import random
@@ -12,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import DataLoader
 
 from i2i_core import plugins as registry
 from i2i_core.cli import main
@@ -258,7 +256,7 @@ def stop_after(step):
         @hookimpl
         def i2i_step_end(self, trainer, step, logged):
             if trainer.step == stop:
-                trainer._on_signal(signal.SIGINT, None)
+                trainer.request_stop(signal.SIGINT, None)
 
     stop, plugin = step, Stopper()
     registry.plugin_manager().register(plugin)
@@ -275,11 +273,7 @@ def train(capsys, data, out, *extra):
     return code, capsys.readouterr().err
 
 
-def test_trains_from_two_single_images_resumes_exactly_and_translates_at_their_size(capsys, single, tmp_path,
-                                                                                      monkeypatch):
-    # Core bug worked around as tests/test_cut.py does: iter(DataLoader) draws the workers' base seed
-    # from the global torch RNG, so a resumed run's noise and patch locations would be one draw behind.
-    monkeypatch.setattr("i2i_core.trainer.DataLoader", functools.partial(DataLoader, generator=torch.Generator()))
+def test_trains_from_two_single_images_resumes_exactly_and_translates_at_their_size(capsys, single, tmp_path):
     # Worker processes in one run and none in the other: crops depend on their keys only.
     code, err = train(capsys, single, tmp_path / "straight", "--steps", "4", "--workers", "2")
     assert code == 0, err
@@ -315,3 +309,14 @@ def _flat(state, prefix=""):
             yield from _flat(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+def test_a_batch_that_leaves_patchnce_without_negatives_is_refused():
+    """SinCUT takes 1 patch per layer with negatives from the minibatch: a batch of 1 gives none."""
+    from i2i_core.errors import PluginError
+
+    with pytest.raises(PluginError, match="num_patches 1 finds no negative.*data.batch_size 1"):
+        build_recipe("sincut", BuildOptions(image_size=64), sets={"data.batch_size": 1})
+    with pytest.raises(PluginError, match="its own image"):
+        build_recipe("cut", BuildOptions(image_size=64), sets={"patchnce.num_patches": 1})
+    build_recipe("sincut", BuildOptions(image_size=64), sets={"data.batch_size": 2})

@@ -16,7 +16,7 @@ from i2i_core.cli import main
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core import plugins as registry
 from i2i_core.hooks import hookimpl
-from i2i_core.trainer import Interrupted, Trainer, TrainOptions
+from i2i_core.training import Interrupted, Trainer, TrainOptions
 
 
 @contextlib.contextmanager
@@ -26,7 +26,7 @@ def stop_after(step: int):
         @hookimpl
         def i2i_step_end(self, trainer, step, logged):
             if trainer.step == stop:
-                trainer._on_signal(signal.SIGINT, None)
+                trainer.request_stop(signal.SIGINT, None)
 
     stop, plugin = step, Stopper()
     registry.plugin_manager().register(plugin)
@@ -140,7 +140,7 @@ def test_nonfinite_loss_stops_naming_the_plugin(tmp_path, monkeypatch, capsys, b
 
 
 def test_nan_gradients_from_finite_losses_stop_before_a_save(tmp_path):
-    from i2i_core.trainer import NonFiniteWeights
+    from i2i_core.training import NonFiniteWeights
 
     trainer = _tiny(tmp_path, 6, save_every=2)
     calls = []
