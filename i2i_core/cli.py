@@ -80,9 +80,31 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--style", type=Path, metavar="FILE", help="take the style (latent code) of this image")
     tr.add_argument("--seed", type=int, default=0, help="seeds the latent codes of --samples")
 
-    from .evaluate import add_arguments as add_eval_arguments
+    e = sub.add_parser("eval", help="score a run's test set or two image folders (offline)")
+    what = e.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint file")
+    what.add_argument("--real", type=Path, help="folder of real (reference) images; with --fake")
+    e.add_argument("--fake", type=Path, help="folder of generated images; with --real")
+    e.add_argument("--data", help="with --checkpoint: test data other than the run's (a folder or demo:NAME)")
+    e.add_argument("--samples", type=int, metavar="S", help="multimodal runs: S outputs per input (default 8)")
+    e.add_argument("--suite", dest="suites", action="append", default=[], metavar="NAME",
+                   help="oracle, distribution, paired, diversity, inception (repeatable)")
+    e.add_argument("--metrics", help="comma-separated metric ids instead of suites, e.g. fd,kid,ssim")
+    e.add_argument("--report", type=Path, help="with --real/--fake: write the JSON report here "
+                                                   "(default: eval-<UTC timestamp>.json in the current folder)")
+    e.add_argument("--features", default="pixel16", help="feature space: pixel16 (default), rand@SEED, inception")
+    e.add_argument("--seed", type=int, default=0, help="seeds subsets, k-means, projections and latent codes")
+    e.add_argument("--device")
+    e.add_argument("--kid-subsets", type=int, default=100)
+    e.add_argument("--kid-subset-size", type=int, default=1000)
+    e.add_argument("--ndb-bins", type=int, help="k-means bins (default: min(100, n_real // 50), at least 2)")
+    e.add_argument("--inception", type=Path, help="pt_inception-2015-12-05-6726825d.pth (file or folder)")
+    e.add_argument("--fid-resize", default="pytorch-fid", choices=["pytorch-fid", "clean", "tf1"])
+    e.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"])
+    e.add_argument("--lpips-version", default="0.1", choices=["0.1", "0.0"])
+    e.add_argument("--lpips-backbone", type=Path, help="alexnet-owt-7be5be79.pth or vgg16-397923af.pth")
+    e.add_argument("--lpips-lin", type=Path, help="LPIPS linear layers (alex.pth / vgg.pth)")
 
-    add_eval_arguments(sub)
     return parser
 
 
@@ -197,10 +219,37 @@ def cmd_translate(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
-    from .evaluate import cmd_eval as run_eval
+def _eval_options(args):
+    from .evaluation import EvalOptions
 
-    return run_eval(args)
+    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else ()
+    return EvalOptions(suites=tuple(args.suites), metrics=metrics, features=args.features, seed=args.seed,
+                       kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, ndb_bins=args.ndb_bins,
+                       fid_resize=args.fid_resize, inception=args.inception, lpips_net=args.lpips_net,
+                       lpips_version=args.lpips_version, lpips_backbone=args.lpips_backbone,
+                       lpips_lin=args.lpips_lin, device=args.device)
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import evaluate_checkpoint, evaluate_folders, format_table, timestamp, write_report
+
+    options = _eval_options(args)
+    if args.checkpoint is not None:
+        if args.fake is not None or args.report is not None:
+            raise ConfigError("--fake and --report go with --real; --checkpoint writes RUN/eval/<timestamp>.json")
+        report, path = evaluate_checkpoint(args.checkpoint, options, data=args.data, samples=args.samples)
+    else:
+        if args.fake is None:
+            raise ConfigError("--real needs --fake (the folder of generated images)")
+        if args.data is not None or args.samples is not None:
+            raise ConfigError("--data and --samples go with --checkpoint")
+        report = evaluate_folders(args.real, args.fake, options)
+        path = write_report(report, args.report or Path(f"eval-{timestamp()}.json"), unique=args.report is None)
+    print(format_table(report))
+    if path is not None:
+        print(f"report: {path}")
+    return 0
+
 
 
 COMMANDS = {"recipes": cmd_recipes, "plugins": cmd_plugins, "train": cmd_train, "translate": cmd_translate,

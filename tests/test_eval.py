@@ -311,7 +311,7 @@ def test_folders_of_mixed_sizes_are_scored_and_unpaired_when_sizes_differ(tmp_pa
 
 
 def test_inception_files_under_their_other_name_count_as_present(tmp_path, monkeypatch):
-    from i2i_core.evaluate import EvalOptions, plan, weights_present
+    from i2i_core.evaluation import EvalOptions, plan, weights_present
     from i2i_core.metrics import weights
 
     monkeypatch.setenv("I2I_WEIGHTS_DIR", str(tmp_path))
