@@ -1,4 +1,5 @@
-"""Image files and datasets: unaligned folders, aligned A|B pairs and the built-in demo domains.
+"""Datasets: unaligned folders, aligned A|B pairs and the built-in demo domains (image files and
+the folder layout are in ``images``; single-image data in ``single_image``).
 
 Dataset protocol (the trainer relies on it for an exact resume): map-style; ``dataset[(index, seed)]``
 builds ``random.Random(seed)`` and takes every random choice (B index, crop, flip) from it, so an item
@@ -9,104 +10,17 @@ from __future__ import annotations
 
 import math
 import random
-from pathlib import Path
 
 import attrs
-import numpy as np
 import torch
 import torch.nn.functional as F
 from attrs import validators as v
-from PIL import Image
 
 from .demo import DemoDataset, demo_name
-from .errors import I2IError
-
-# All-lower or all-upper case, as the reference accepts them.
-IMG_EXTENSIONS = frozenset(
-    e for ext in ("jpg", "jpeg", "png", "ppm", "bmp", "tif", "tiff") for e in ("." + ext, "." + ext.upper())
-)
-SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-GRAY_MODES = ("1", "L", "LA", "La")
-LUMINANCE = torch.tensor([0.299, 0.587, 0.114])
-READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
-
-
-class DataError(I2IError):
-    """A data folder, image file or data spec that cannot be used; the message names it."""
-
-
-def find_images(folder) -> list[Path]:
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix in IMG_EXTENSIONS and p.is_file())
-
-
-def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
-    """1 ↔ 3 channels: luminance (ITU-R 601 weights) or a replicated gray."""
-    if image.shape[0] == channels:
-        return image
-    if channels == 1:
-        return torch.einsum("chw,c->hw", image, LUMINANCE)[None]
-    if channels == 3:
-        return image.expand(3, -1, -1).contiguous()
-    raise ValueError(f"images have 1 or 3 channels, not {channels}")
-
-
-def load_image(path, channels: int | None = 3) -> torch.Tensor:
-    """float32 C×H×W in [0, 1]; 8- and 16-bit, gray, gray+alpha, RGBA (alpha dropped) and palette files.
-
-    ``channels=None`` keeps the file's own: 1 for gray modes, 3 otherwise."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in SIXTEEN_BIT_MODES:
-                pixels = np.asarray(image, dtype=np.float32) / 65535
-            elif image.mode == "F":  # float TIFF: taken to be in [0, 1] already
-                pixels = np.asarray(image, dtype=np.float32)
-            elif image.mode in GRAY_MODES:
-                pixels = np.asarray(image.convert("L"), dtype=np.float32) / 255
-            else:  # RGB, RGBA (alpha simply dropped), P, CMYK, YCbCr ...
-                pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
-    except READ_ERRORS as error:
-        raise DataError(f"{path}: cannot read image ({error})") from None
-    tensor = torch.from_numpy(pixels.clip(0, 1))
-    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    return tensor if channels is None else to_channels(tensor, channels)
-
-
-def file_channels(path) -> int:
-    """1 for a gray image file, 3 otherwise, from its header alone."""
-    try:
-        with Image.open(path) as image:
-            return 1 if image.mode in GRAY_MODES or image.mode in SIXTEEN_BIT_MODES or image.mode == "F" else 3
-    except READ_ERRORS as error:
-        raise DataError(f"{path}: cannot read image ({error})") from None
-
-
-def check_headers(paths) -> None:
-    """Open every file and check its header, without decoding pixels, so a broken file stops the
-    run before step 1 instead of in the middle of an epoch."""
-    for path in paths:
-        try:
-            with Image.open(path) as image:  # parses the header only
-                if 0 in image.size:
-                    raise ValueError(f"empty size {image.size}")
-                image.verify()  # chunk checksums and structure, no decoding
-        except READ_ERRORS as error:
-            raise DataError(f"{path}: cannot read image ({error})") from None
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """C×H×W in [-1, 1] → H×W×C uint8, truncating like the reference: floor((x + 1) / 2 · 255)."""
-    scaled = ((image.detach().float().cpu().clamp(-1, 1) + 1) / 2 * 255).floor()
-    return scaled.to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def save_image(image: torch.Tensor, path) -> None:
-    """Writes a C×H×W tensor in [-1, 1] as PNG ("L" for 1 channel, "RGB" for 3)."""
-    pixels = to_uint8(image)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels).save(path)
-
+# image files and folders live in .images (single_image uses them too); imported from here as before
+from .images import (IMG_EXTENSIONS, DataError, check_headers, existing_root, file_channels, find_images,  # noqa: F401
+                     image_list, load_image, phase_folder, save_image, to_channels, to_uint8)
+from .single_image import SingleImagePair, single_image_paths
 
 # ----------------------------------------------------------------------------------- preprocessing
 MODES = ("resize_and_crop", "crop", "scale_width_and_crop", "none")
@@ -166,45 +80,14 @@ class Preprocess:
 
 
 # ---------------------------------------------------------------------------------- folder datasets
-def _layout_error(root: Path, phase: str) -> DataError:
-    return DataError(
-        f"{root} does not have the expected layout: expected {root / (phase + 'A')} and "
-        f"{root / (phase + 'B')} (unaligned) or {root / phase} with A|B side-by-side images (aligned)"
-    )
-
-
-def _image_list(folder: Path) -> list[Path]:
-    files = find_images(folder)
-    if not files:
-        raise DataError(f"{folder} contains no images (jpg, jpeg, png, ppm, bmp, tif, tiff)")
-    return files
-
-
-def _phase_folder(root: Path, phase: str, suffix: str) -> Path:
-    """root/{phase}{suffix}; the test phase falls back to the val split when there is no test split."""
-    folder = root / (phase + suffix)
-    if not folder.is_dir() and phase == "test" and (root / ("val" + suffix)).is_dir():
-        return root / ("val" + suffix)
-    if not folder.is_dir():
-        raise _layout_error(root, phase)
-    return folder
-
-
-def _existing_root(root) -> Path:
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist")
-    return root
-
-
 class UnalignedFolders(torch.utils.data.Dataset):
     """``root/trainA`` and ``root/trainB`` (CycleGAN layout); A at index mod |A|, B at a random index."""
 
     def __init__(self, root, phase: str = "train", channels_A: int = 3, channels_B: int = 3,
                  preprocess: Preprocess | None = None):
-        root = _existing_root(root)
-        self.files_A = _image_list(_phase_folder(root, phase, "A"))
-        self.files_B = _image_list(_phase_folder(root, phase, "B"))
+        root = existing_root(root)
+        self.files_A = image_list(phase_folder(root, phase, "A"))
+        self.files_B = image_list(phase_folder(root, phase, "B"))
         check_headers(self.files_A + self.files_B)
         self.channels_A, self.channels_B = channels_A, channels_B
         self.preprocess = preprocess or Preprocess()
@@ -230,8 +113,8 @@ class AlignedFolder(torch.utils.data.Dataset):
 
     def __init__(self, root, phase: str = "train", channels_A: int = 3, channels_B: int = 3,
                  preprocess: Preprocess | None = None):
-        root = _existing_root(root)
-        self.files = _image_list(_phase_folder(root, phase, ""))
+        root = existing_root(root)
+        self.files = image_list(phase_folder(root, phase, ""))
         check_headers(self.files)
         self.channels_A, self.channels_B = channels_A, channels_B
         self.preprocess = preprocess or Preprocess()
@@ -275,15 +158,13 @@ def detect_channels(spec: str, direction: str = "AtoB", paired: bool = False) ->
     """(input, output) channel counts of a data folder (or of ``A.png,B.png``), from the first image
     of each domain."""
     if "," in spec:
-        from .single_image import single_image_paths
-
         counts = tuple(file_channels(path) for path in single_image_paths(spec))
         return counts if direction == "AtoB" else counts[::-1]
-    root = _existing_root(spec)
+    root = existing_root(spec)
     if paired:
-        first = _image_list(_phase_folder(root, "train", ""))[0]
+        first = image_list(phase_folder(root, "train", ""))[0]
         return (file_channels(first),) * 2
-    counts = tuple(file_channels(_image_list(_phase_folder(root, "train", side))[0]) for side in "AB")
+    counts = tuple(file_channels(image_list(phase_folder(root, "train", side))[0]) for side in "AB")
     return counts if direction == "AtoB" else counts[::-1]
 
 
@@ -308,8 +189,6 @@ def open_dataset(spec: str, *, paired: bool, phase: str, image_size: int, channe
         split = "train" if phase == "train" else "test"
         dataset = DemoDataset(name, split=split, paired=paired, res=image_size, length=length)
     elif preprocess_mode == "zoom_and_patch":
-        from .single_image import SingleImagePair, single_image_paths
-
         first, second = channels, channels if channels_B is None else channels_B
         if direction == "BtoA":
             first, second = second, first

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import DataError, _phase_folder, check_headers, find_images, load_image
+from .images import DataError, check_headers, find_images, load_image, phase_folder
 
 DOMAINS = ("A", "B")
 
@@ -40,7 +40,7 @@ def single_image_paths(spec: str) -> tuple[Path, Path]:
         raise DataError(f"data folder {root} does not exist (single-image data is a folder or A.png,B.png)")
     paths = []
     for side in DOMAINS:
-        folder = _phase_folder(root, "train", side)
+        folder = phase_folder(root, "train", side)
         files = find_images(folder)
         if len(files) != 1:
             raise DataError(f"{folder} holds {len(files)} images; single-image training needs exactly one per domain")
