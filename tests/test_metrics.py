@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from i2i_core import plugins as registry
 from i2i_core.errors import I2IError
 from i2i_core.metrics import TooFewSamples, feature_space, frechet, kid, ndb, paired, prdc, swd, weights
-from i2i_core.metrics.inception import (FIDInception, inception_feature_space, inception_score, load_inception,
-                                        prepare)
+from i2i_core.metrics.features import inception_feature_space
+from i2i_core.metrics.inception import FIDInception, inception_score, load_inception, prepare
 from i2i_core.metrics.lpips import LPIPS, AlexNetFeatures, VGG16Features, locate_linear, packaged_linear_candidates
 from i2i_core.metrics.registry import ImageSets, builtin_metrics
 

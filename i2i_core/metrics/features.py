@@ -3,7 +3,8 @@
 - ``pixel16``: each image area-averaged to 16×16 RGB, values in [0, 1] (768-d).
 - ``rand@SEED``: a random CNN fixed by its seed and its recorded architecture (below); the
   report carries the sha256 of its state dict, so two machines can check they used the same net.
-- ``inception``: the FID Inception (pool3, 2048-d) from the user's weight file (inception.py).
+- ``inception``: the FID Inception (pool3, 2048-d, the network of inception.py) from the user's
+  weight file.
 
 None of these except ``inception`` gives FID: results are named ``fd_pixel16``, ``fd_rand@0``.
 Images enter every extractor as uint8 N×3×H×W tensors (what a PNG decode gives).
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import I2IError
+from .inception import RESIZE_DESCRIPTIONS, RESIZE_MODES, load_inception, prepare
 
 RANDOM_CNN_INPUT = 64
 RANDOM_CNN_WIDTHS = (32, 64, 128, 256)
@@ -112,7 +114,27 @@ def feature_space(name: str, *, inception: str | None = None, fid_resize: str = 
                             architecture=RANDOM_CNN_ARCHITECTURE, sha256=state_dict_sha256(net.state_dict()),
                             dim=RANDOM_CNN_WIDTHS[-1])
     if name == "inception":
-        from .inception import inception_feature_space
-
         return inception_feature_space(inception, fid_resize, device)
     raise I2IError(f"unknown feature space {name!r}; valid: pixel16, rand@SEED (e.g. rand@0), inception")
+
+
+def inception_feature_space(path, resize: str = "pytorch-fid", device="cpu", check: bool = True):
+    """The FID Inception's pool3 features (2048-d) from the weight file at ``path``, with images
+    resized as ``resize`` says (inception.py's module docstring); ``logits`` gives IS its logits."""
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"unknown --fid-resize {resize!r}; valid: {', '.join(RESIZE_MODES)}")
+    net, digest = load_inception(path, check=check)
+    net = net.to(device)
+
+    def embed(images):
+        with torch.no_grad():
+            return net(prepare(images, resize).to(device))[0]
+
+    fc_weight = net.fc.weight.detach().double().cpu()
+
+    def logits(pool3):
+        return pool3.to(fc_weight) @ fc_weight.T
+
+    return FeatureSpace(id="inception", embed=embed, resize=RESIZE_DESCRIPTIONS[resize],
+                        architecture="TF Inception 2015-12-05 (pytorch-fid port), pool3 2048-d", sha256=digest,
+                        dim=2048, batch_size=50, logits=logits)

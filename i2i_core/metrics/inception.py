@@ -243,28 +243,6 @@ def load_inception(path: Path | None = None, check: bool = True) -> tuple[FIDInc
     return net.requires_grad_(False).eval(), digest
 
 
-def inception_feature_space(path, resize: str = "pytorch-fid", device="cpu", check: bool = True):
-    from .features import FeatureSpace
-
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"unknown --fid-resize {resize!r}; valid: {', '.join(RESIZE_MODES)}")
-    net, digest = load_inception(path, check=check)
-    net = net.to(device)
-
-    def embed(images):
-        with torch.no_grad():
-            return net(prepare(images, resize).to(device))[0]
-
-    fc_weight = net.fc.weight.detach().double().cpu()
-
-    def logits(pool3):
-        return pool3.to(fc_weight) @ fc_weight.T
-
-    return FeatureSpace(id="inception", embed=embed, resize=RESIZE_DESCRIPTIONS[resize],
-                        architecture="TF Inception 2015-12-05 (pytorch-fid port), pool3 2048-d", sha256=digest,
-                        dim=2048, batch_size=50, logits=logits)
-
-
 def inception_score(logits: torch.Tensor, splits: int = 10) -> dict:
     """IS = exp(E_x KL(p(y|x) ‖ p(y))), mean and std over ``splits`` equal parts (fewer when N is small)."""
     n = logits.shape[0]
