@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import distributed
 from . import plugins as registry
-from .errors import ConfigError, I2IError
+from .errors import ConfigError, I2IError, Interrupted, NonFiniteLoss
 
 DEMO_DEFAULTS = {"preset": "tiny", "image_size": 32, "batch_size": 8, "steps": 400,
                  "sample_every": 100, "save_every": 200, "eval_every": 100}
@@ -144,28 +144,18 @@ def _check_image_size(size: int) -> None:
 def cmd_train(args) -> int:
     from .data import detect_channels
     from .recipe import BuildOptions, build_recipe
-    from .trainer import Trainer, TrainOptions
+    from .runconfig import RunConfig
+    from .training import Trainer, TrainOptions
 
     demo = args.data == "demo" or args.data.startswith("demo:")
     defaults = DEMO_DEFAULTS if demo else PAPER_DEFAULTS
-    config_path = args.out / "config.json"
     if args.resume:
-        if not config_path.is_file():
+        if not (args.out / "config.json").is_file():
             raise ConfigError(f"--resume: {args.out} holds no run (no config.json)")
-        config = json.loads(config_path.read_text())
-        if config["recipe"] != args.recipe:
-            raise ConfigError(f"--resume: {args.out} holds a {config['recipe']!r} run, not {args.recipe!r}")
-        build = BuildOptions(**config["build"])
-        recipe = build_recipe(config["recipe"], BuildOptions(**{**config["build"], "preset": "paper"}),
-                              sets=config["settings"], adds=config["adds"])
-        saved = config["train"]
-        options = TrainOptions(data=saved["data"], out=args.out, steps=args.steps or saved["steps"],
-                               device=args.device, seed=saved["seed"], direction=saved["direction"],
-                               log_every=args.log_every, save_every=args.save_every or saved["save_every"],
-                               sample_every=args.sample_every or saved["sample_every"], keep=args.keep,
-                               workers=args.workers, precision=args.precision, compile=args.compile,
-                               eval_every=args.eval_every or saved.get("eval_every"))
-        adds = config["adds"]
+        config = RunConfig.load(args.out)
+        if config.recipe != args.recipe:
+            raise ConfigError(f"--resume: {args.out} holds a {config.recipe!r} run, not {args.recipe!r}")
+        build, recipe, adds, run = config.build, config.build_recipe(), config.adds, config.train
     else:
         if (args.out / "checkpoints" / "latest.pt").exists():
             raise ConfigError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
@@ -179,15 +169,17 @@ def cmd_train(args) -> int:
         batch = args.batch_size or defaults["batch_size"]
         if batch:
             sets["data.batch_size"] = batch
-        recipe = build_recipe(args.recipe, build, sets=sets, adds=args.adds)
-        steps = args.steps if args.steps is not None else (None if args.epochs else defaults["steps"])
-        options = TrainOptions(data=args.data, out=args.out, steps=steps, epochs=args.epochs, device=args.device,
-                               seed=args.seed, direction=args.direction, log_every=args.log_every,
-                               save_every=args.save_every or defaults["save_every"],
-                               sample_every=args.sample_every or defaults["sample_every"], keep=args.keep,
-                               workers=args.workers, precision=args.precision, compile=args.compile,
-                               eval_every=args.eval_every or defaults["eval_every"])
-        adds = args.adds
+        recipe, adds = build_recipe(args.recipe, build, sets=sets, adds=args.adds), args.adds
+        run = {"data": args.data, "seed": args.seed, "direction": args.direction, "epochs": args.epochs,
+               "steps": None if args.epochs else defaults["steps"], **{key: defaults[key] for key in
+                                                                        ("save_every", "sample_every", "eval_every")}}
+    # What the run recorded (or the defaults of a fresh one), with this command's options on top.
+    options = TrainOptions(data=run["data"], out=args.out, steps=run["steps"] if args.steps is None else args.steps,
+                           epochs=run.get("epochs"), device=args.device, seed=run["seed"], direction=run["direction"],
+                           log_every=args.log_every, save_every=args.save_every or run["save_every"],
+                           sample_every=args.sample_every or run["sample_every"], keep=args.keep,
+                           workers=args.workers, precision=args.precision, compile=args.compile,
+                           eval_every=args.eval_every or run.get("eval_every"))
     trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
     trainer.fit()
     distributed.shutdown(trainer.world)
@@ -251,14 +243,12 @@ def cmd_eval(args) -> int:
     return 0
 
 
-
 COMMANDS = {"recipes": cmd_recipes, "plugins": cmd_plugins, "train": cmd_train, "translate": cmd_translate,
             "eval": cmd_eval}
 
 
 def main(argv=None) -> int:
     from .data import DataError
-    from .trainer import Interrupted, NonFiniteLoss
 
     try:
         args = build_parser().parse_args(argv)

@@ -28,7 +28,8 @@ class Step:
 
     def __init__(self, batch: Mapping[str, Any], nets: Mapping[str, torch.nn.Module],
                  products: Mapping[tuple, Callable], state: Mapping[str, Any] | None = None,
-                 index: int = 0, training: bool = True, input_grads: frozenset = frozenset()):
+                 index: int = 0, training: bool = True, input_grads: frozenset = frozenset(),
+                 translators: Callable[[str], Any] | None = None):
         self._batch = dict(batch)
         self._nets = nets
         self._state = state or {}
@@ -41,6 +42,7 @@ class Step:
         self._computing: list[str] = []
         self._judged: dict[tuple, tuple] = {}
         self._input_grads = input_grads
+        self._translators = translators
         self.index = index
         self.training = training
 
@@ -99,6 +101,13 @@ class Step:
                 image = image.detach().requires_grad_(True)  # the shared detached view must not track gradients
             self._judged[key] = (image, self.net(disc)(image))
         return self._judged[key]
+
+    def translator(self, direction: str):
+        """The recipe's :class:`~i2i_core.specs.Translator` for ``direction`` (``AtoB``, ``BtoA``), for
+        plugins that generate their own images through it (mode seeking, DivCo)."""
+        if self._translators is None:
+            raise ProductError(f"this step was made without the recipe's translators; no {direction} translator")
+        return self._translators(direction)
 
     def new_phase(self) -> None:
         """Networks change between phases: judgements made before are not reused."""

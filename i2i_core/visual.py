@@ -59,7 +59,7 @@ def sample_grid(recipe, nets, dataset, count: int, device, path: Path) -> Path:
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(0)  # the same codes at every sampling step, so grids are comparable
-            step = Step(batch, nets, recipe.products, recipe.state, training=False)
+            step = Step(batch, nets, recipe.products, recipe.state, training=False, translators=recipe.translator)
             columns = [step[name] for name in recipe.visuals if step.has(name)]
             translator = recipe.translator("AtoB")
             if translator.sample_code is not None:

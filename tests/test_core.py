@@ -9,7 +9,8 @@ import torch
 from i2i_core import plugins as registry
 from i2i_core.errors import ConfigError, PluginError
 from i2i_core.pool import ImagePool
-from i2i_core.recipe import BuildOptions, Schedule, build_recipe, coerce, parse_add
+from i2i_core.recipe import BuildOptions, Schedule, build_recipe
+from i2i_core.settings import coerce, parse_add
 from i2i_core.step import ProductError, Step
 from i2i_plugins.cycle import Cycle
 

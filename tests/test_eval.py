@@ -223,7 +223,7 @@ def test_eval_every_logs_the_oracle_and_the_run_ends_with_a_plot_and_its_miou(tm
 
 def test_evaluating_during_training_does_not_change_the_training(tmp_path):
     from i2i_core.recipe import BuildOptions, build_recipe
-    from i2i_core.trainer import Trainer, TrainOptions
+    from i2i_core.training import Trainer, TrainOptions
 
     build = BuildOptions(image_size=32, preset="tiny")
     weights = []

@@ -92,7 +92,8 @@ class Trainer:
         if all(type(p).materialize is LossPlugin.materialize for p in self.plugins.values()):
             return
         with torch.random.fork_rng(devices=[]), torch.no_grad():
-            step = Step(batch, self.nets, self.recipe.products, self.recipe.state, training=True)
+            step = Step(batch, self.nets, self.recipe.products, self.recipe.state, training=True,
+                        translators=self.recipe.translator)
             for plugin in self.plugins.values():
                 plugin.materialize(step)
 
@@ -118,7 +119,8 @@ class Trainer:
         self._apply_schedule(iteration)
         step = Step(batch, self.nets, self.recipe.products, self.recipe.state, index=iteration,
                     input_grads=frozenset(key for plugin in self.plugins.values()
-                                          for key in plugin.input_gradients(iteration)))
+                                          for key in plugin.input_gradients(iteration)),
+                    translators=self.recipe.translator)
         for phase in self.recipe.phases:
             if phase.runs_at(iteration):
                 step.new_phase()

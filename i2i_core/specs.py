@@ -1,0 +1,149 @@
+"""The parts a recipe is made of: networks to build, optimisers, phases, schedule, data, translators.
+
+Each is an attrs class whose fields are settings (``--set nets.G.ngf=32``, ``optim.D.lr_mult=0.5``,
+``phase.G.every=2``, ``schedule.decay_start=0.5``, ``data.batch_size=4``).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import attrs
+import torch
+from attrs import validators as v
+
+from . import plugins as registry
+from .errors import ConfigError
+
+
+@attrs.define(kw_only=True)
+class NetSpec:
+    """How to build one network: a registered kind, its keyword arguments and its initialisation."""
+
+    kind: str
+    kwargs: dict = attrs.field(factory=dict)
+    init: str = attrs.field(default="normal", validator=v.in_(["normal", "xavier", "kaiming", "orthogonal", "none"]))
+    init_gain: float = attrs.field(default=0.02, converter=float)
+
+    def build(self) -> torch.nn.Module:
+        from .nets import init_weights
+
+        factory = registry.get_network(self.kind)
+        try:
+            net = factory(**self.kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"network kind {self.kind!r}: {exc}") from exc
+        if self.init != "none":
+            init_weights(net, self.init, self.init_gain)
+        return net
+
+
+@attrs.define(kw_only=True)
+class OptimSettings:
+    """Base Adam settings shared by every optimiser of a recipe (each may scale or override them)."""
+
+    lr: float = attrs.field(default=2e-4, converter=float, validator=v.gt(0.0))
+    betas: tuple = attrs.field(default=(0.5, 0.999), converter=lambda b: tuple(float(x) for x in b))
+    weight_decay: float = attrs.field(default=0.0, converter=float, validator=v.ge(0.0))
+
+
+def _optional_float(value):
+    return None if value is None else float(value)
+
+
+@attrs.define(kw_only=True)
+class OptimizerSpec:
+    """One Adam optimiser over the parameters of some networks or plugin modules."""
+
+    modules: tuple = attrs.field(converter=tuple)
+    lr_mult: float = attrs.field(default=1.0, converter=float, validator=v.gt(0.0))
+    betas: tuple | None = attrs.field(default=None, converter=lambda b: None if b is None else tuple(float(x) for x in b))
+    weight_decay: float | None = attrs.field(default=None, converter=_optional_float)
+    clip: float | None = attrs.field(default=None, converter=_optional_float)
+
+
+@attrs.define(kw_only=True, eq=False)
+class Translator:
+    """How a trained recipe translates one direction at test time.
+
+    run:         ``(nets, x, code) -> image``; ``code`` is None for a unimodal recipe.
+    sample_code: ``(n, generator, device) -> codes`` for multimodal recipes (``--samples K``).
+    style_code:  ``(nets, style_image) -> code``: the code of a reference image (``--style``).
+    """
+
+    nets: tuple = attrs.field(converter=tuple)
+    run: Callable
+    sample_code: Callable | None = None
+    style_code: Callable | None = None
+
+    @classmethod
+    def of_network(cls, name: str) -> "Translator":
+        return cls(nets=(name,), run=lambda nets, x, code: nets[name](x))
+
+
+@attrs.define(kw_only=True)
+class Phase:
+    """One backward pass and the optimiser steps that follow it.
+
+    frozen: networks whose parameters stop requiring gradients during the phase (the
+            discriminators while the generators learn); the graph still flows through them.
+    every:  run on every n-th iteration only (``every=3`` on the G phase gives three
+            discriminator updates per generator update, each on a fresh batch).
+    fresh:  recompute every product before this phase, with the weights the previous phases
+            just stepped (a graph must not be reused after its weights changed in place).
+    """
+
+    name: str
+    optimizers: tuple = attrs.field(converter=tuple)
+    frozen: tuple = attrs.field(default=(), converter=tuple)
+    every: int = attrs.field(default=1, converter=int, validator=v.ge(1))
+    fresh: bool = False
+
+    def runs_at(self, iteration: int) -> bool:
+        return (iteration + 1) % self.every == 0
+
+
+@attrs.define(kw_only=True)
+class Schedule:
+    """Learning-rate factor as a function of the step, with lengths as fractions of the run.
+
+    linear:   constant until ``decay_start`` of the steps, then linear decay to 0 at the end
+              (CycleGAN's 100 + 100 epochs is ``decay_start=0.5``).
+    step:     multiply by ``gamma`` every ``step_size`` of the steps (MUNIT).
+    constant: no decay.
+    """
+
+    policy: str = attrs.field(default="linear", validator=v.in_(["linear", "step", "constant"]))
+    decay_start: float = attrs.field(default=0.5, converter=float, validator=[v.ge(0.0), v.le(1.0)])
+    step_size: float = attrs.field(default=0.1, converter=float, validator=v.gt(0.0))
+    gamma: float = attrs.field(default=0.5, converter=float)
+
+    def factor(self, step: int, total: int) -> float:
+        if self.policy == "constant":
+            return 1.0
+        if self.policy == "step":
+            return self.gamma ** (step // max(1, round(self.step_size * total)))
+        start = round(self.decay_start * total)
+        return 1.0 - max(0, step - start) / max(1, total - start)
+
+
+@attrs.define(kw_only=True)
+class DataSpec:
+    """How the recipe reads data: pairs or unpaired domains, batch and preprocessing."""
+
+    paired: bool = False
+    batch_size: int = attrs.field(default=1, converter=int, validator=v.ge(1))
+    load_size: int | None = None
+    preprocess: str = attrs.field(default="resize_and_crop",
+                                  validator=v.in_(["resize_and_crop", "crop", "scale_width_and_crop", "none", "zoom_and_patch"]))
+    flip: bool = True
+    epochs: int = attrs.field(default=200, converter=int, validator=v.ge(1))
+
+
+@attrs.define(kw_only=True)
+class BuildOptions:
+    """What a recipe needs to know to choose its networks."""
+
+    image_size: int = 256
+    in_channels: int = 3
+    out_channels: int = 3
+    preset: str = "paper"
