@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from attrs import validators as v
 
 from i2i_core.errors import PluginError
+from i2i_core.interfaces import Discriminator, require
 from i2i_core.loss import LossPlugin, product_names, summed
 
 MODES = ("lsgan", "vanilla", "nonsaturating", "hinge")
@@ -90,6 +91,8 @@ class Adversarial(LossPlugin):
     def check(self, recipe):
         if not self.terms:
             raise PluginError("plugin 'adversarial' has no terms")
+        for disc, *_ in self.terms:
+            require(self.name, recipe, disc, Discriminator)
 
     def _judge(self, step, disc: str, image, detach_condition: bool):
         if self.condition:

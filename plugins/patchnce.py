@@ -31,8 +31,8 @@ import torch
 from attrs import validators as v
 from torch import nn
 
-from i2i_core import plugins as registry
 from i2i_core.errors import PluginError
+from i2i_core.interfaces import FeatureTaps, require
 from i2i_core.loss import LossPlugin, product_names, summed
 from i2i_core.nets import init_weights
 from i2i_core.recipe import OptimizerSpec
@@ -161,11 +161,7 @@ class PatchNCE(LossPlugin):
             raise PluginError(f"plugin 'patchnce' finds no generator output to compare in recipe {recipe.name!r}; "
                               f"give pairs=[[generator, source, translated]]")
         for generator in self.paths():
-            kind = recipe.nets[generator].kind
-            cls = registry.get_network(kind)
-            if not all(callable(getattr(cls, method, None)) for method in ("encode", "tap_indices")):
-                raise PluginError(f"plugin 'patchnce' needs feature taps (encode and tap_indices) on generator "
-                                  f"{generator!r}, but network kind {kind!r} has none (resnet_generator has them)")
+            require("patchnce", recipe, generator, FeatureTaps, "; resnet_generator has these feature taps")
 
     def setup(self, recipe, instance):
         if self.pairs is None or self.identity_pairs is None:

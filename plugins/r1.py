@@ -13,6 +13,7 @@ import attrs
 import torch
 from attrs import validators as v
 
+from i2i_core.interfaces import Discriminator, require
 from i2i_core.loss import LossPlugin
 
 
@@ -46,6 +47,9 @@ class R1(LossPlugin):
 
     def networks(self):
         return (self.discriminator,)
+
+    def check(self, recipe):
+        require(self.name, recipe, self.discriminator, Discriminator)
 
     def input_gradients(self, index):
         return () if index % self.interval else ((self.discriminator, self.real, None),)

@@ -128,3 +128,25 @@ def test_paired_l1_property_scales_linearly(a):
     x = torch.from_numpy(a)
     assert paired_l1_loss(2 * x, torch.zeros_like(x)).item() == pytest.approx(
         2 * paired_l1_loss(x, torch.zeros_like(x)).item(), rel=1e-5, abs=1e-7)
+
+
+class Scorer:
+    """A network kind that scores images through a method, not by being called: no Discriminator."""
+
+    def score(self, x):
+        return x.mean()
+
+
+def test_adversarial_refuses_a_network_that_is_no_discriminator(monkeypatch):
+    from i2i_core import plugins as registry
+    from i2i_core.errors import PluginError
+    from i2i_core.recipe import NetSpec, Recipe
+    from i2i_plugins.adversarial import Adversarial
+
+    table = dict(registry.networks(), scorer=Scorer)
+    monkeypatch.setattr(registry, "networks", lambda: table)
+    plugin = Adversarial(terms=[["D", "real_B", "fake_B"]])
+    with pytest.raises(PluginError, match=r"plugin 'adversarial' needs network 'D' to implement Discriminator "
+                                          r"\(__call__\(x\)\), but network kind 'scorer' \(Scorer\) lacks __call__"):
+        plugin.check(Recipe(name="host", nets={"D": NetSpec(kind="scorer")}))
+    plugin.check(Recipe(name="host", nets={"D": NetSpec(kind="patchgan")}))

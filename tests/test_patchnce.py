@@ -227,3 +227,33 @@ def test_the_example_drops_patchnce_into_cyclegan(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     row = json.loads(result.stdout.splitlines()[-1])
     assert row["step"] == 2 and row["patchnce"] > 0 and row["cycle"] > 0
+
+
+def test_a_generator_without_feature_taps_is_refused_with_the_protocol(monkeypatch):
+    """check() holds the registered class (or a factory's return annotation) against FeatureTaps."""
+    from i2i_core import plugins as registry
+    from i2i_core.nets import UnetGenerator
+    from i2i_core.recipe import NetSpec, Recipe
+
+    with pytest.raises(PluginError, match=r"plugin 'patchnce' needs network 'G' to implement FeatureTaps "
+                                          r"\(encode\(x, layers\), tap_indices\(\)\), but network kind 'unet' "
+                                          r"\(UnetGenerator\) lacks encode"):
+        build_recipe("cut", tiny_build(), sets={"nets.G.kind": "unet"})
+
+    def annotated_unet(**kwargs) -> UnetGenerator:
+        return UnetGenerator(**kwargs)
+
+    def annotated_resnet(**kwargs) -> ResnetGenerator:
+        return ResnetGenerator(**kwargs)
+
+    def unannotated(**kwargs):
+        return UnetGenerator(**kwargs)
+
+    table = dict(registry.networks(), annotated_unet=annotated_unet, annotated_resnet=annotated_resnet,
+                 unannotated=unannotated)
+    monkeypatch.setattr(registry, "networks", lambda: table)
+    plugin = PatchNCE(pairs=[["G", "real_A", "fake_B"]], identity=False)
+    with pytest.raises(PluginError, match="to implement FeatureTaps .* 'annotated_unet' \\(UnetGenerator\\)"):
+        plugin.check(Recipe(name="host", nets={"G": NetSpec(kind="annotated_unet")}))
+    plugin.check(Recipe(name="host", nets={"G": NetSpec(kind="annotated_resnet")}))
+    plugin.check(Recipe(name="host", nets={"G": NetSpec(kind="unannotated")}))  # cannot tell: not checked

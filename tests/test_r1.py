@@ -139,3 +139,19 @@ def test_r1_shares_the_adversarial_losss_judgement_of_the_real_images(declared):
 def test_lazy_r1_asks_for_input_gradients_only_on_its_steps():
     lazy = R1(discriminator="D", interval=4)
     assert lazy.input_gradients(8) == (("D", "real_B", None),) and lazy.input_gradients(9) == ()
+
+
+def test_r1_refuses_a_network_that_is_no_discriminator(monkeypatch):
+    from i2i_core import plugins as registry
+    from i2i_core.errors import PluginError
+    from i2i_core.recipe import NetSpec, Recipe
+
+    class Scorer:  # scores through a method, so it cannot be called as D(x)
+        def score(self, x):
+            return x.mean()
+
+    table = dict(registry.networks(), scorer=Scorer)
+    monkeypatch.setattr(registry, "networks", lambda: table)
+    with pytest.raises(PluginError, match=r"plugin 'r1' needs network 'D' to implement Discriminator"):
+        R1(discriminator="D").check(Recipe(name="host", nets={"D": NetSpec(kind="scorer")}))
+    R1(discriminator="D").check(Recipe(name="host", nets={"D": NetSpec(kind="patchgan")}))
