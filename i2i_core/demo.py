@@ -1,4 +1,5 @@
-"""Procedural "shapes" demo domains (evaluation spec §5): day A ↔ night B with a known true translation.
+"""Procedural "shapes" demo domains (i2i's own; README, "Evaluation"): day A ↔ night B with a known
+true translation.
 
 Every image comes from a seed, so data needs no files, and the oracle benchmark can render the exact
 B image that a perfect translator would produce from any test input.
@@ -33,9 +34,9 @@ TEST_SEED_OFFSET = 10**6  # test seed of index i is 10⁶ + i, far above the tra
 def layout(seed: int, res: int) -> np.ndarray:
     """Class map (res×res uint8) of one scene; later shapes cover earlier ones.
 
-    Placement (our choice, the spec leaves it open): triangle and square centres are uniform over
-    the positions that keep the whole shape inside the image; disc centres are uniform at least
-    7·s from every border, as the spec says. Pixels are tested at their centres (i + 0.5).
+    Placement: triangle and square centres are uniform over the positions that keep the whole
+    shape inside the image; disc centres are uniform at least 7·s from every border. Pixels are
+    tested at their centres (i + 0.5).
     """
     rng = np.random.default_rng(seed)
     s = res / 32

@@ -1,13 +1,13 @@
-"""Oracle scores on the built-in shapes domains (evaluation spec §5): the true translation is known.
+"""Oracle scores on the built-in shapes domains (i2i's own; README, "Evaluation"): the true translation is known.
 
-Unimodal (§5.2): label every output pixel with the class of the nearest target-palette colour;
+Unimodal: label every output pixel with the class of the nearest target-palette colour;
 ``miou`` is the mean over the 4 classes of IoU against the layout, from the confusion matrix
 summed over the test set (rows: true class, columns: predicted class). ``oracle_mae`` and
 ``oracle_psnr`` compare with the true render; ``purity`` quantises to the 11 reference colours,
 maps each colour to its majority true class and scores that mapping, so it measures geometry
 alone (identity and colour-swapped outputs score 1).
 
-Multimodal (§5.3): an output's style is the style prototype nearest to its mean colour over the
+Multimodal: an output's style is the style prototype nearest to its mean colour over the
 true background; farther than τ = 0.10 it is invalid. ``valid_rate``, ``coverage`` (distinct
 valid styles / K), ``per_input_coverage`` (the same per input, averaged), ``jsd`` (natural log)
 between the (K + 1)-bin histogram — K styles and "invalid" — and uniform over the K styles, and
@@ -28,7 +28,7 @@ STYLE_NAMES = ("navy", "maroon", "forest", "grey")
 STYLE_TOLERANCE = 0.10  # τ: farther than this from every style prototype, an output's background is invalid
 # Every colour either domain uses (A, B and style palettes; navy appears twice), for purity.
 REFERENCE_COLOURS = torch.from_numpy(np.unique(np.concatenate([PALETTE_A, PALETTE_B, STYLES]), axis=0))
-MULTIMODAL_INPUTS, MULTIMODAL_SAMPLES = 50, 8  # the spec's protocol: 50 inputs × S = 8 codes
+MULTIMODAL_INPUTS, MULTIMODAL_SAMPLES = 50, 8  # the protocol: 50 inputs × S = 8 codes
 TEST_IMAGES = 200
 PSNR_MSE_FLOOR = 1e-10  # a perfect output would give infinite PSNR; this caps it at 100 dB
 

@@ -1,4 +1,5 @@
-"""SinCUT's single-image data (spec §4.3): many zoomed crops of one image per domain.
+"""SinCUT's single-image data (Park et al. 2020; the CUT reference code, data/singleimage_dataset.py): many
+zoomed crops of one image per domain.
 
 Training items come from ``zoom_and_patch``: image A is resized (bilinear) to
 (max(crop, W·zw), max(crop, H·zh)) with a zoom (zw, zh) ~ U(1/scale_max, 1), split into a grid of

@@ -21,7 +21,8 @@ it also holds where one module holds both, as MUNIT's does).
 
 Defaults are DivCo-BicycleGAN's: λ 0.3, K 10, R 0.01, τ 1 (DivCo-DRIT uses λ 1 or 0.1,
 DivCo-DCGAN R 0.001). The reference DivCo-BicycleGAN computes this term but never
-back-propagates it (spec §5.3); here it trains the generator, as the paper intends.
+back-propagates it (the DivCo reference code, backward_G_alone); here it trains the generator, as
+the paper intends.
 ``log_only=true`` reproduces the reference: the term is computed and logged, and trains nothing.
 """
 from __future__ import annotations

@@ -3,9 +3,10 @@
     R1 = (γ/2) · mean_b Σ_{c,h,w} (∂ Σ_b' D(y)_b' / ∂y)²_{b,c,h,w}
 
 Penalising D's gradient on real data keeps D from growing steep around the data manifold, which
-stabilises non-saturating GAN training. The reference (spec §1.4) uses γ = 1 (coefficient 0.5) at
-every D step. ``interval`` k > 1 is i2i's own option: StyleGAN2's lazy regularisation, computing
-the penalty on every k-th step only and scaling it by k so that its average weight is unchanged.
+stabilises non-saturating GAN training. The reference (the CUT code, models/sincut_model.py) uses
+γ = 1 (coefficient 0.5) at every D step. ``interval`` k > 1 is i2i's own option: StyleGAN2's lazy
+regularisation, computing the penalty on every k-th step only and scaling it by k so that its
+average weight is unchanged.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Metrics of ``i2i eval``, all computed offline (evaluation spec §2, §6).
+"""Metrics of ``i2i eval``, all computed offline; each module cites the paper that defines its metric.
 
 Built-in ids (registered through the ``i2i_metrics`` hook, see ``registry.py``):
 ``fid kid is lpips fd ndb jsd swd prdc l1 psnr ssim ms_ssim``. Feature spaces in ``features.py``

@@ -1,4 +1,5 @@
-"""Weight files the user supplies (evaluation spec §3, §6.2): found, checked, never downloaded.
+"""Weight files the user supplies, under the names pytorch-fid and torchvision publish them with:
+found, checked, never downloaded.
 
 Search order for a file: the explicit option (a file, or a folder holding it), then
 ``$I2I_WEIGHTS_DIR``, then torch's hub checkpoint folder (``$TORCH_HOME/hub/checkpoints``,

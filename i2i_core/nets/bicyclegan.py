@@ -1,4 +1,5 @@
-"""BicycleGAN's networks (multimodal spec §3.1), sized from the image: U-Net with z, ResNet encoder, 2-scale D.
+"""BicycleGAN's networks (Zhu et al. 2017; the BicycleGAN reference code, models/networks.py), sized from
+the image: U-Net with z, ResNet encoder, 2-scale D.
 
 - ``bicyclegan_unet``: G(A, z). ``where_add="all"`` (the reference default, G_Unet_add_all) tiles z
   and concatenates it to the input of *every* level's down-conv; ``"input"`` (G_Unet_add_input)

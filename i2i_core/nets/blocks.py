@@ -1,6 +1,7 @@
 """Shared building blocks: norm layers with the reference bias rule, and the blur down/up-samplers.
 
-Spec §5.2 (blur filters) and §5.5 (norm layers, bias rule).
+As the CUT reference code defines them, models/networks.py: Downsample, Upsample and get_filter
+(blur filters), get_norm_layer and the bias rule of its generators (norm layers).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DRIT / DRIT++ networks (Lee et al. 2018, 2020), the concat variant, spec §2.1–§2.2.
+"""DRIT / DRIT++ networks (Lee et al. 2018, 2020), the concat variant of the DRIT reference code, src/networks.py.
 
 Every network serves both domains: ``forward(..., domain)`` picks the branch of domain "A" or
 "B"; the blocks named ``*_share`` are common to both. State-dict keys follow the reference
@@ -53,7 +53,7 @@ def _check_domain(domain: str) -> str:
     return domain
 
 
-# -- blocks (spec §2.1) -------------------------------------------------------------------------
+# -- blocks (DRIT reference, src/networks.py) ------------------------------------------------------
 
 class LeakyReLUConv2d(nn.Module):
     """Reflection pad → conv (bias) → [instance norm] → LeakyReLU(slope)."""
@@ -147,7 +147,7 @@ def _tile(z: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return z[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
 
 
-# -- networks (spec §2.2) -----------------------------------------------------------------------
+# -- networks (DRIT reference, src/networks.py) ----------------------------------------------------
 
 class ContentEncoder(nn.Module):
     """E_c: per domain conv7 → two stride-2 convs → ``n_res`` residual blocks; shared: one residual

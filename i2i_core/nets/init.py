@@ -1,4 +1,4 @@
-"""Weight initialisation of the references (spec §5.5)."""
+"""Weight initialisation of the references (the CycleGAN and CUT reference code, models/networks.py: init_weights)."""
 from __future__ import annotations
 
 import torch

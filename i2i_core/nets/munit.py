@@ -1,4 +1,4 @@
-"""MUNIT's networks (Huang et al. 2018; spec §1.1–§1.3): one ``AdaINGen`` per domain and the
+"""MUNIT's networks (Huang et al. 2018; the MUNIT reference code, networks.py): one ``AdaINGen`` per domain and the
 multi-scale LSGAN discriminator ``MsImageDis``.
 
 Module names and nesting follow the reference, so state-dict keys are the reference's

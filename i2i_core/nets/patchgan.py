@@ -1,4 +1,5 @@
-"""PatchGAN discriminator (the reference ``NLayerDiscriminator``), spec §5.3."""
+"""PatchGAN discriminator (Isola et al. 2017, §3.2.2; the CycleGAN reference code's ``NLayerDiscriminator``,
+models/networks.py)."""
 from __future__ import annotations
 
 import torch

@@ -1,7 +1,7 @@
 """Load a released CycleGAN / pix2pix / CUT network file by inferring its architecture from its keys.
 
-Only a ``state_dict`` is stored in those files (spec §6.1), so the architecture is read off the key
-names and tensor shapes:
+Only a ``state_dict`` is stored in those files (the reference code's models/base_model.py,
+save_networks), so the architecture is read off the key names and tensor shapes:
 
 * ResNet generator: ``conv_block`` keys; ngf and input channels from ``model.1.weight``; the
   block width gives the number of downsamplings; 3×3 ``filt`` buffers mean anti-aliased
@@ -12,7 +12,7 @@ names and tensor shapes:
   so it is off (it does nothing in eval mode anyway).
 * PatchGAN: flat ``model.<i>`` keys of 4×4 convs ending in one output channel.
 
-Norm, for every kind, from the first conv that is followed by a norm (§5.5): a 1-D ``weight`` on
+Norm, for every kind, from the first conv that is followed by a norm (models/networks.py): a 1-D ``weight`` on
 the norm module means batch norm; otherwise a bias on that conv means instance norm (affine-free
 instance norm has no keys at all); otherwise no norm. Under the references' bias rule this evidence
 is never ambiguous; a file breaking that rule would fail the strict load and be reported.
@@ -42,7 +42,8 @@ def from_reference_state_dict(state_dict: Mapping[str, torch.Tensor]) -> nn.Modu
     """Build the reference network that ``state_dict`` came from, load it strictly, return it in eval mode.
 
     Accepts a ``module.`` prefix on every key (DataParallel) and legacy InstanceNorm running-stat
-    keys (dropped, spec §6.2). Raises ``ValueError`` when no supported architecture fits.
+    keys (dropped, as the CycleGAN reference code's load_networks does). Raises ``ValueError`` when no
+    supported architecture fits.
     """
     state = _clean(state_dict)
     attempts = []

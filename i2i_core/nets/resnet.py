@@ -1,8 +1,9 @@
-"""ResNet generator in the CycleGAN layout (spec §5.1) and the CUT anti-aliased layout (§5.2).
+"""ResNet generator in the CycleGAN layout and the CUT anti-aliased layout (``ResnetGenerator`` of the
+CycleGAN and of the CUT reference code, models/networks.py).
 
 The whole network is one ``self.model`` Sequential so that state-dict keys (``model.1.weight``,
 ``model.10.conv_block.1.weight``, ``model.7.filt``) equal the released checkpoints' keys, and so
-that PatchNCE can tap it by index (§3.1).
+that PatchNCE can tap it by index (the CUT reference's ``nce_layers``).
 """
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ class ResnetGenerator(nn.Module):
         return feats
 
     def tap_indices(self) -> dict[str, int]:
-        """Semantic tap name → index into ``self.model`` for this layout (spec §3.1).
+        """Semantic tap name → index into ``self.model`` for this layout (CUT's ``nce_layers`` 0,4,8,12,16).
 
         Names: ``padded_input``, ``down{k}_conv`` (the k-th downsampling conv, pre-norm) for
         k = 1..n_downsampling, and ``res{k}`` (output of residual block k) for k = 1..n_blocks.

@@ -1,4 +1,4 @@
-"""StyleGAN2-style generator and discriminator of SinCUT (spec §5.7, §5.8).
+"""StyleGAN2-style generator and discriminator of SinCUT (the CUT reference code, models/stylegan_networks.py).
 
 Equalised learning rate: weights are stored N(0, 1) and scaled by 1/√fan_in at run time, so
 these networks skip the global initialisation (``NetSpec(init="none")``). Module layouts follow
@@ -265,7 +265,7 @@ class StyleGAN2Generator(nn.Module):
         return feats
 
     def tap_indices(self) -> dict[str, int]:
-        """Semantic tap name → index into ``encoder.convs`` (spec §3.1).
+        """Semantic tap name → index into ``encoder.convs`` (the CUT reference's ``nce_layers`` for SinCUT).
 
         ``input`` (the image itself, 0), ``conv_in`` (the 1×1 input conv, 1), ``down{k}`` (output
         of the k-th downsampling ResBlock), ``res{k}`` (output of the k-th bottleneck ResBlock).

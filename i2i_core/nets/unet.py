@@ -1,4 +1,5 @@
-"""pix2pix U-Net generator built from recursive skip blocks, spec §5.4.
+"""pix2pix U-Net generator built from recursive skip blocks (Isola et al. 2017, §3.2.1; the CycleGAN reference
+code, models/networks.py: UnetGenerator, UnetSkipConnectionBlock).
 
 Keys nest as ``model.model.1.model.3...`` exactly like the released pix2pix checkpoints.
 """
