@@ -31,7 +31,7 @@ from attrs import validators as v
 from i2i_core.errors import PluginError
 from i2i_core.loss import LossPlugin, product_names
 from i2i_core.nets.drit import DIS_NORMS, ContentDiscriminator
-from i2i_core.recipe import OptimizerSpec, Phase
+from i2i_core.recipe import OptimizerSpec
 
 LN2 = math.log(2.0)
 
@@ -67,14 +67,9 @@ class ContentAdversarial(LossPlugin):
         return self.contents
 
     def setup(self, recipe, instance):
-        recipe.optimizers.setdefault(instance, OptimizerSpec(modules=[instance], lr_mult=0.4, clip=5.0))
-        phase_name = self.phase_of("D_content")
-        if any(phase.name == phase_name for phase in recipe.phases):
-            phase = recipe.phase(phase_name)
-            if instance not in phase.optimizers:
-                phase.optimizers += (instance,)
-        else:
-            recipe.phases.insert(0, Phase(name=phase_name, optimizers=[instance]))
+        if instance not in recipe.optimizers:
+            recipe.add_optimizer(OptimizerSpec(modules=[instance], lr_mult=0.4, clip=5.0), instance)
+        recipe.add_phase(self.phase_of("D_content"), [instance], first=True)
 
     def check(self, recipe):
         if self.phase_of("D_content") == self.phase_of("G"):

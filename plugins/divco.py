@@ -102,10 +102,6 @@ class DivCo(LossPlugin):
     log_only: bool = False
     direction: str = attrs.field(default="AtoB", validator=v.in_(["AtoB", "BtoA"]))
     condition: str | None = None
-    _recipe: object = attrs.field(default=None, init=False, repr=False)
-
-    def setup(self, recipe, instance):
-        self._recipe = recipe
 
     def reads(self):
         return (condition_for(self.direction, self.condition),)
@@ -123,7 +119,7 @@ class DivCo(LossPlugin):
         return F.normalize(features, dim=1) if self.normalize else features
 
     def loss(self, step, role):
-        translator = translator_with_codes(self.name, self._recipe, self.direction)
+        translator = step.translator(self.direction)  # check() made sure it samples and encodes codes
         condition = step[condition_for(self.direction, self.condition)]
         n = condition.shape[0]
         query = translator.sample_code(n, None, condition.device)

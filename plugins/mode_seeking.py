@@ -84,15 +84,11 @@ class ModeSeeking(LossPlugin):
     codes: tuple = attrs.field(default=(), converter=_name_pairs)
     direction: str = attrs.field(default="AtoB", validator=v.in_(["AtoB", "BtoA"]))
     condition: str | None = None
-    _recipe: object = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self):
         if len(self.images) != len(self.codes):
             raise ValueError(f"mode_seeking: {len(self.images)} image pairs but {len(self.codes)} code pairs; "
                              f"name one code pair per image pair, or neither to generate through the Translator")
-
-    def setup(self, recipe, instance):
-        self._recipe = recipe
 
     def reads(self):
         if self.images:
@@ -109,7 +105,7 @@ class ModeSeeking(LossPlugin):
         if self.images:
             return torch.stack([mode_seeking_loss(step[i1], step[i2], step[z1], step[z2], self.form, self.eps)
                                 for (i1, i2), (z1, z2) in zip(self.images, self.codes)]).sum()
-        translator = translator_with_codes(self.name, self._recipe, self.direction)
+        translator = step.translator(self.direction)  # check() made sure it samples codes
         condition = step[condition_for(self.direction, self.condition)]
         n, device = condition.shape[0], condition.device
         codes = [translator.sample_code(n, None, device) for _ in range(2)]

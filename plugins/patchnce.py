@@ -157,6 +157,12 @@ class PatchNCE(LossPlugin):
         return tuple(self.paths())
 
     def check(self, recipe):
+        batch = recipe.data.batch_size
+        if self.num_patches * (batch if self.negatives_from_minibatch else 1) < 2:
+            where = f"the minibatch (data.batch_size {batch})" if self.negatives_from_minibatch else "its own image"
+            raise PluginError(f"plugin 'patchnce' with num_patches {self.num_patches} finds no negative for a patch "
+                              f"among the other patches of {where}, so its loss would be 0; raise num_patches"
+                              + (" or the batch size" if self.negatives_from_minibatch else ""))
         if not self.paths():
             raise PluginError(f"plugin 'patchnce' finds no generator output to compare in recipe {recipe.name!r}; "
                               f"give pairs=[[generator, source, translated]]")
@@ -174,13 +180,7 @@ class PatchNCE(LossPlugin):
                     y_path += [(generator, real, idt)] if {real, idt} <= made else []
             self.pairs = x_path if self.pairs is None else self.pairs
             self.identity_pairs = y_path if self.identity_pairs is None else self.identity_pairs
-        name, k = "F", 2
-        while name in recipe.optimizers:
-            name, k = f"F_{k}", k + 1
-        recipe.optimizers[name] = OptimizerSpec(modules=[instance])
-        for phase in recipe.phases:
-            if phase.name == self.phase_of("G"):
-                phase.optimizers = phase.optimizers + (name,)
+        recipe.add_optimizer(OptimizerSpec(modules=[instance]), "F", phase=self.phase_of("G"))
 
     # -- the projection heads ------------------------------------------------------------------
     def modules(self):

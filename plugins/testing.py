@@ -104,7 +104,7 @@ def example_setup(plugin: LossPlugin, nz: int = 4, size: int = 8) -> Step:
     nets = {"G": CodeGenerator(nz=nz), "E": CodeEncoder(nz=nz)}
     batch = {"real_A": torch.rand(2, 3, size, size).mul(2).sub(1).requires_grad_(),
              "real_B": torch.rand(2, 3, size, size).mul(2).sub(1).requires_grad_()}
-    return Step(batch, nets, {})
+    return Step(batch, nets, {}, translators=recipe.translator)
 
 
 # -- the built-in plugins whose inputs need more than random images ----------------------------

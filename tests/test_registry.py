@@ -7,7 +7,7 @@ from i2i_core import plugins as registry
 from i2i_core.hooks import hookimpl
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
-from i2i_core.trainer import Trainer, TrainOptions
+from i2i_core.training import Trainer, TrainOptions
 from i2i_plugins.testing import example_step  # random images, or the example a plugin registers there
 
 LOSSES = sorted(registry.losses())
@@ -66,7 +66,7 @@ def test_every_recipe_computes_each_product_at_most_once_per_step(name, tmp_path
         return wrapper
 
     trainer.recipe.products = {key: counted(key, fn) for key, fn in trainer.recipe.products.items()}
-    trainer.train_step(trainer._batch_for(0), 0)
+    trainer.train_step(trainer.batch_for(0), 0)
     assert calls and max(calls.values()) == 1, calls
 
 
@@ -75,15 +75,15 @@ def test_cyclegan_forward_calls_per_step(tmp_path):
     counts = {name: 0 for name in trainer.nets}
     for name, net in trainer.nets.items():
         net.register_forward_hook(lambda *_, name=name: counts.__setitem__(name, counts[name] + 1))
-    trainer.train_step(trainer._batch_for(0), 0)
+    trainer.train_step(trainer.batch_for(0), 0)
     # G: fake, reconstruction, identity; D: generator term, then real and pooled fake
     assert counts == {"G_AB": 3, "G_BA": 3, "D_A": 3, "D_B": 3}
 
 
 def test_frozen_discriminators_get_no_gradient_in_the_generator_phase(tmp_path):
     trainer = tiny_trainer("cyclegan", tmp_path)
-    step = Step(trainer._batch_for(0), trainer.nets, trainer.recipe.products, trainer.recipe.state)
-    trainer._run_phase(trainer.recipe.phase("G"), step, 0)
+    step = Step(trainer.batch_for(0), trainer.nets, trainer.recipe.products, trainer.recipe.state)
+    trainer.run_phase(trainer.recipe.phase("G"), step, 0)
     assert all(p.grad is None for p in trainer.nets["D_A"].parameters())
     assert all(p.grad is not None for p in trainer.nets["G_AB"].parameters())
 
@@ -143,7 +143,7 @@ def forward_counts(trainer, iteration: int) -> dict:
         hooks.append(net.register_forward_hook(count(name)))
         hooks += [child.register_forward_hook(count(f"{name}.{part}")) for part, child in net.named_children()]
     try:
-        trainer.train_step(trainer._batch_for(iteration), iteration)
+        trainer.train_step(trainer.batch_for(iteration), iteration)
     finally:
         for hook in hooks:
             hook.remove()
