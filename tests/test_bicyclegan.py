@@ -1,24 +1,19 @@
 """BicycleGAN's networks (spec §3.1) and the bicyclegan, msgan and divco recipes (§3, §4, §5)."""
 import json
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 
-from test_training import stop_after
-
+from helpers import n_params, stop_after, tiny_trainer
 from i2i_core.cli import main
 from i2i_core.data import load_image, save_image
 from i2i_core.demo import DemoDataset
 from i2i_core.errors import ConfigError
 from i2i_core.nets.bicyclegan import MultiScaleDiscriminator, ResnetEncoder, UnetLevelWithZ, UnetWithZ
-from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
-from i2i_core.training import Interrupted, Trainer, TrainOptions, combine_terms
-
-
-def count(net):
-    return sum(p.numel() for p in net.parameters())
+from i2i_core.training import Interrupted, combine_terms
 
 
 # -- networks ----------------------------------------------------------------------------------
@@ -26,14 +21,14 @@ def count(net):
 def test_reference_parameter_counts_at_256():
     with torch.device("meta"):  # shapes only: nothing is allocated or initialised
         unet = UnetWithZ()
-        assert count(unet) == 54_794_627
+        assert n_params(unet) == 54_794_627
         # every level takes the code: down-convs see C + 8 channels, from the outside in
         downs = [m.down.image.in_channels + m.down.code.in_channels if m.outermost else m.down.in_channels
                  for m in unet.modules() if isinstance(m, UnetLevelWithZ)]
         assert downs == [11, 72, 136, 264, 520, 520, 520, 520]
-        assert count(UnetWithZ(where_add="input")) == 54_417_795
-        assert count(ResnetEncoder()) == 2_590_032
-        assert count(MultiScaleDiscriminator()) == 3_458_978
+        assert n_params(UnetWithZ(where_add="input")) == 54_417_795
+        assert n_params(ResnetEncoder()) == 2_590_032
+        assert n_params(MultiScaleDiscriminator()) == 3_458_978
 
 
 @pytest.mark.parametrize("size", [32, 64, 128, 256])
@@ -74,12 +69,7 @@ STEPS = 100
 FALLING = {"bicyclegan": ("paired_l1", 0.9), "divco": ("paired_l1", 0.9), "msgan": ("mode_seeking", 0.5)}
 
 
-def tiny(name, out, steps, sets=None, adds=None, resume=False, log_every=3, save_every=10**6):
-    build = BuildOptions(image_size=32, preset="tiny")
-    recipe = build_recipe(name, build, sets={"data.batch_size": 2, **(sets or {})}, adds=adds)
-    options = TrainOptions(data="demo:shapes-styles", out=out, steps=steps, log_every=log_every,
-                           save_every=save_every, sample_every=steps)
-    return Trainer(recipe, options, build, adds=adds, resume=resume, sample_dataset=GRID_ITEMS)
+tiny = partial(tiny_trainer, data="demo:shapes-styles", log_every=3, save_every=10**6, sample_dataset=GRID_ITEMS)
 
 
 @pytest.fixture(scope="module", params=sorted(FALLING))

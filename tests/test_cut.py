@@ -1,30 +1,18 @@
 """CUT and FastCUT: the recipe's table, one G pass for fake and identity, training lowers the NCE
 loss, exact resume with the lazily created projection heads, FastCUT's coin, translation."""
-import json
-import signal
+from functools import partial
 
 import pytest
 import torch
 from PIL import Image
 
-from i2i_core import plugins as registry
+from helpers import read_metrics, stop_after, tiny_build, tiny_trainer
 from i2i_core.cli import main
-from i2i_core.hooks import hookimpl
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
-from i2i_core.training import Interrupted, Trainer, TrainOptions
+from i2i_core.training import Interrupted
 
-BUILD = BuildOptions(image_size=32, preset="tiny")
-
-
-def tiny(name, out, steps, batch=2, seed=0, **train):
-    recipe = build_recipe(name, BUILD, sets={"data.batch_size": batch})
-    options = TrainOptions(data="demo", out=out, steps=steps, seed=seed, sample_every=10 ** 6, **train)
-    return Trainer(recipe, options, BUILD, resume=(out / "checkpoints" / "latest.pt").exists())
-
-
-def rows(run):
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+tiny = partial(tiny_trainer, sample_every=10 ** 6, resume="auto")
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +53,8 @@ def test_one_generator_pass_serves_fake_and_identity(tmp_path):
 
 def test_a_short_tiny_run_lowers_the_nce_loss(cut_run):
     out, _, _ = cut_run
-    values = [row["patchnce"] for row in rows(out)]
-    assert [row["step"] for row in rows(out)] == [1, 10, 20]
+    values = [row["patchnce"] for row in read_metrics(out)]
+    assert [row["step"] for row in read_metrics(out)] == [1, 10, 20]
     assert values[-1] < 0.75 * values[0], values
 
 
@@ -88,27 +76,12 @@ def test_translate_a_cut_run(cut_run, tmp_path):
     assert Image.open(tmp_path / "translated" / "photo.png").size == (40, 24)
 
 
-class StopAt:
-    def __init__(self, step):
-        self.stop = step
-
-    @hookimpl
-    def i2i_step_end(self, trainer, step, logged):
-        if trainer.step == self.stop:
-            trainer.request_stop(signal.SIGINT, None)
-
-
 @pytest.mark.parametrize("name", ["cut", "fastcut"])
 def test_resume_is_exact_with_the_projection_heads(tmp_path, name):
     straight = tiny(name, tmp_path / "straight", steps=4)
     straight.fit()
-    stopper = StopAt(2)
-    registry.plugin_manager().register(stopper)
-    try:
-        with pytest.raises(Interrupted):
-            tiny(name, tmp_path / "resumed", steps=4).fit()
-    finally:
-        registry.plugin_manager().unregister(stopper)
+    with stop_after(2), pytest.raises(Interrupted):
+        tiny(name, tmp_path / "resumed", steps=4).fit()
     resumed = tiny(name, tmp_path / "resumed", steps=4)
     assert resumed.step == 2
     resumed.fit()
@@ -133,11 +106,11 @@ def test_fastcut_tosses_a_coin_and_mirrors_the_generator_input(tmp_path):
     assert seen == {True, False}
     assert not Step(batch, trainer.nets, trainer.recipe.products, training=False).flipped
     trainer.fit()
-    assert rows(tmp_path)[-1]["patchnce"] > 0
+    assert read_metrics(tmp_path)[-1]["patchnce"] > 0
 
 
 def test_fastcut_without_flip_equivariance_never_flips():
-    recipe = build_recipe("fastcut", BUILD, sets={"patchnce.flip_equivariance": False})
+    recipe = build_recipe("fastcut", tiny_build(), sets={"patchnce.flip_equivariance": False})
     assert "flipped" not in recipe.plugins["patchnce"].reads()
     batch = {"real_A": torch.zeros(1, 3, 32, 32), "real_B": torch.zeros(1, 3, 32, 32)}
     torch.manual_seed(0)  # the seed under which the coin shows both sides above

@@ -6,29 +6,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from helpers import n_params, stop_after, tiny_trainer
 from i2i_core.nets.drit import (AttributeEncoder, ConcatGenerator, ContentDiscriminator, ContentEncoder,
                                 MultiScaleDiscriminator, content_discriminator_layout)
 from i2i_plugins.code_l2 import code_l2_loss
 from i2i_plugins.cross_cycle import CrossCycle, cross_cycle_loss
 
 
-def count(net):
-    return sum(p.numel() for p in net.parameters())
-
-
 # -- networks ----------------------------------------------------------------------------------
 
 def test_reference_parameter_counts():
-    assert count(ContentEncoder()) == 9_018_112
-    assert count(AttributeEncoder()) == 2_688_160
-    assert count(ConcatGenerator()) == 9_564_710
-    assert count(MultiScaleDiscriminator()) == 8_271_171
+    assert n_params(ContentEncoder()) == 9_018_112
+    assert n_params(AttributeEncoder()) == 2_688_160
+    assert n_params(ConcatGenerator()) == 9_564_710
+    assert n_params(MultiScaleDiscriminator()) == 8_271_171
     # the reference's content D exists only for content maps of 53–60 (crops 212–240) ...
     for size in range(53, 61):
         assert content_discriminator_layout(size) == (3, 4)
-    assert count(ContentDiscriminator(size=54)) == 10_683_649
+    assert n_params(ContentDiscriminator(size=54)) == 10_683_649
     # ... elsewhere the final kernel covers what the stride-2 convs leave
-    assert count(ContentDiscriminator(size=64)) == 11_273_473
+    assert n_params(ContentDiscriminator(size=64)) == 11_273_473
 
 
 def test_reference_key_layouts():
@@ -145,9 +142,7 @@ def test_code_l2_property_mean_square_and_scaling(x, k):
 
 import itertools  # noqa: E402
 import json  # noqa: E402
-
-
-from test_training import stop_after  # noqa: E402
+from functools import partial  # noqa: E402
 
 from i2i_core.cli import main  # noqa: E402
 from i2i_core.data import load_image, save_image  # noqa: E402
@@ -156,7 +151,7 @@ from i2i_core.errors import ConfigError  # noqa: E402
 from i2i_core.recipe import BuildOptions, build_recipe  # noqa: E402
 from i2i_core.step import Step  # noqa: E402
 from i2i_core.translate import load_translator  # noqa: E402
-from i2i_core.training import Interrupted, Trainer, TrainOptions  # noqa: E402
+from i2i_core.training import Interrupted  # noqa: E402
 
 # The test split of demo:shapes-styles carries an int "style" that the sample grid cannot stack
 # (i2i_core/visual.py); the grids here read training items instead.
@@ -164,12 +159,8 @@ GRID_ITEMS = DemoDataset("shapes-styles", split="train", length=4)
 RECON_TERMS = ("self_recon", "cross_cycle")
 
 
-def tiny(name, out, steps, sets=None, adds=None, resume=False, log_every=3, save_every=10**6):
-    build = BuildOptions(image_size=32, preset="tiny")
-    recipe = build_recipe(name, build, sets=sets or {}, adds=adds)
-    options = TrainOptions(data="demo:shapes-styles", out=out, steps=steps, log_every=log_every,
-                           save_every=save_every, sample_every=steps)
-    return Trainer(recipe, options, build, adds=adds, resume=resume, sample_dataset=GRID_ITEMS)
+tiny = partial(tiny_trainer, data="demo:shapes-styles", batch=None, log_every=3, save_every=10**6,
+               sample_dataset=GRID_ITEMS)
 
 
 def trained(tmp_path_factory, name, steps):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import read_metrics
+from helpers import read_metrics
 from i2i_core import oracle
 from i2i_core import plugins as registry
 from i2i_core.cli import main

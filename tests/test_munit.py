@@ -1,32 +1,20 @@
 """MUNIT: networks against the spec (§1.1–§1.3) and the ``munit`` recipe trained on the demo."""
 import math
-import signal
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import read_metrics
-from i2i_core import plugins as registry
+from helpers import n_params, on_meta, read_metrics, stop_after, tiny_trainer
 from i2i_core.cli import main
 from i2i_core.data import load_image, open_dataset, save_image
-from i2i_core.hooks import hookimpl
 from i2i_core.interfaces import ContentStyleModel
 from i2i_core.nets import init_weights
 from i2i_core.nets.munit import (AdaINGen, AdaptiveInstanceNorm2d, MsImageDis, MunitLayerNorm,
                                  discriminator_layers_for)
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
-from i2i_core.training import Interrupted, Trainer, TrainOptions
-
-
-def n_params(module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def on_meta(factory, **kwargs):
-    with torch.device("meta"):
-        return factory(**kwargs)
+from i2i_core.training import Interrupted
 
 
 # -- networks -------------------------------------------------------------------------------------
@@ -158,13 +146,10 @@ def styled_demo(split="train"):
 
 
 def trainer_for(out, steps, sets=None, adds=None, resume=False, batch=8):
-    build = BuildOptions(image_size=32, preset="tiny")
-    recipe = build_recipe("munit", build, sets={"data.batch_size": batch, **(sets or {})}, adds=adds)
-    options = TrainOptions(data="demo:shapes-styles", out=out, steps=steps, log_every=10, save_every=steps,
-                           sample_every=steps)
     # Sample grids read the training split: the test split's items carry an int ``style`` that
     # i2i_core.visual.sample_grid cannot stack (reported; not ours to change).
-    return Trainer(recipe, options, build, adds=adds, resume=resume, sample_dataset=styled_demo())
+    return tiny_trainer("munit", out, steps, data="demo:shapes-styles", batch=batch, sets=sets, adds=adds,
+                        resume=resume, log_every=10, save_every=steps, sample_dataset=styled_demo())
 
 
 @pytest.fixture(scope="module")
@@ -230,29 +215,12 @@ def test_translate_samples_and_style_from_a_trained_run(munit_run, tmp_path, cap
     capsys.readouterr()
 
 
-class StopAt:
-    """Requests a stop after ``step`` through the trainer's own signal path."""
-
-    def __init__(self, step):
-        self.step = step
-
-    @hookimpl
-    def i2i_step_end(self, trainer, step, logged):
-        if trainer.step == self.step:
-            trainer.request_stop(signal.SIGINT, None)
-
-
 def test_munit_resumes_exactly(tmp_path):
     sets = {"schedule.policy": "step"}  # the reference schedule: the lr changes at every step here
     straight = trainer_for(tmp_path / "straight", 4, sets, batch=2)
     straight.fit()
-    stopper = StopAt(2)
-    registry.plugin_manager().register(stopper)
-    try:
-        with pytest.raises(Interrupted):
-            trainer_for(tmp_path / "resumed", 4, sets, batch=2).fit()
-    finally:
-        registry.plugin_manager().unregister(stopper)
+    with stop_after(2), pytest.raises(Interrupted):
+        trainer_for(tmp_path / "resumed", 4, sets, batch=2).fit()
     resumed = trainer_for(tmp_path / "resumed", 4, sets, batch=2, resume=True)
     assert resumed.step == 2
     resumed.fit()

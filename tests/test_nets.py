@@ -1,17 +1,14 @@
 """i2i_core.nets: layouts, keys and parameter counts from the spec (§3.1, §5.1–5.5, §6.2)."""
 import io
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
-
-from i2i_core.nets import (  # noqa: E402
+from helpers import n_params, on_meta
+from i2i_core.nets import (
     Downsample,
     PatchGAN,
     ResnetGenerator,
@@ -23,18 +20,8 @@ from i2i_core.nets import (  # noqa: E402
 )
 
 
-def n_params(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
 def shapes(net: nn.Module) -> dict[str, tuple[int, ...]]:
     return {key: tuple(value.shape) for key, value in net.state_dict().items()}
-
-
-def on_meta(factory, **kwargs):
-    """Build on the meta device: counting parameters needs no memory or init time."""
-    with torch.device("meta"):
-        return factory(**kwargs)
 
 
 # --- ResNet generator: keys and counts (§5.1, §5.2) -------------------------------------------

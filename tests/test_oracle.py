@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import tiny_trainer
 from i2i_core import oracle
 from i2i_core import plugins as registry
 from i2i_core.demo import PALETTE_A, PALETTE_B, STYLES
@@ -231,10 +232,8 @@ def collapse_settings(name: str) -> dict:
 
 def styles_trainer(name: str, out, steps: int, sets: dict | None = None, batch: int = 2) -> Trainer:
     """A tiny run on demo:shapes-styles."""
-    build = BuildOptions(image_size=32, preset="tiny")
-    recipe = build_recipe(name, build, sets={"data.batch_size": batch, **(sets or {})})
-    return Trainer(recipe, TrainOptions(data="demo:shapes-styles", out=out, steps=steps, log_every=steps,
-                                        save_every=steps, sample_every=steps), build)
+    return tiny_trainer(name, out, steps, data="demo:shapes-styles", batch=batch, sets=sets, log_every=steps,
+                        save_every=steps)
 
 
 @pytest.mark.parametrize("name", MULTIMODAL or NO_MULTIMODAL)

@@ -11,10 +11,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import tiny_build
 from i2i_core.cli import main
 from i2i_core.errors import PluginError
 from i2i_core.nets import ResnetGenerator
-from i2i_core.recipe import BuildOptions, build_recipe
+from i2i_core.recipe import build_recipe
 from i2i_core.step import Step
 from i2i_core.training import Trainer, TrainOptions
 from i2i_plugins.patchnce import PatchNCE, PatchSampler, patch_nce_loss, resolve_taps
@@ -173,10 +174,6 @@ def test_tap_names_resolve_per_layout():
     assert resolve_taps(ResnetGenerator(ngf=8, n_blocks=1).tap_indices(), ("res1", "res5"), "G") == [10]
     with pytest.raises(PluginError, match="no feature tap 'up1'"):
         resolve_taps(cyclegan_layout, ("up1",), "G")
-
-
-def tiny_build():
-    return BuildOptions(image_size=32, preset="tiny")
 
 
 def test_drop_in_on_cyclegan_covers_both_generators_and_logs(tmp_path):

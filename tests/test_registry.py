@@ -1,13 +1,14 @@
 """Registry-driven tests: every registered loss plugin and recipe is tested here without anyone
 writing a test for it by hand (as timm does for models)."""
+from functools import partial
+
 import pytest
 import torch
 
+from helpers import tiny_trainer
 from i2i_core import plugins as registry
 from i2i_core.hooks import hookimpl
-from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
-from i2i_core.training import Trainer, TrainOptions
 from i2i_plugins.testing import example_step  # random images, or the example a plugin registers there
 
 LOSSES = sorted(registry.losses())
@@ -35,19 +36,15 @@ def test_every_loss_plugin_validates_its_fields(name):
     assert cls.name == name and cls.roles
 
 
-def tiny_trainer(name, out, steps=2, resume=False):
-    build = BuildOptions(image_size=32, preset="tiny")
-    recipe = build_recipe(name, build, sets={"data.batch_size": 2})
-    return Trainer(recipe, TrainOptions(data="demo", out=out, steps=steps, log_every=1, save_every=1,
-                                        sample_every=steps), build, resume=resume)
+tiny = partial(tiny_trainer, steps=2, log_every=1, save_every=1)
 
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_every_recipe_builds_trains_and_round_trips_its_checkpoint(name, tmp_path):
-    trainer = tiny_trainer(name, tmp_path, steps=2)
+    trainer = tiny(name, tmp_path, steps=2)
     trainer.fit()
     assert (tmp_path / "samples" / "latest.png").is_file()
-    restored = tiny_trainer(name, tmp_path, steps=3, resume=True)
+    restored = tiny(name, tmp_path, steps=3, resume=True)
     assert restored.step == 2
     for net_name, net in trainer.nets.items():
         for a, b in zip(net.state_dict().values(), restored.nets[net_name].state_dict().values()):
@@ -56,7 +53,7 @@ def test_every_recipe_builds_trains_and_round_trips_its_checkpoint(name, tmp_pat
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_every_recipe_computes_each_product_at_most_once_per_step(name, tmp_path):
-    trainer = tiny_trainer(name, tmp_path)
+    trainer = tiny(name, tmp_path)
     calls = {}
 
     def counted(key, fn):
@@ -71,7 +68,7 @@ def test_every_recipe_computes_each_product_at_most_once_per_step(name, tmp_path
 
 
 def test_cyclegan_forward_calls_per_step(tmp_path):
-    trainer = tiny_trainer("cyclegan", tmp_path)
+    trainer = tiny("cyclegan", tmp_path)
     counts = {name: 0 for name in trainer.nets}
     for name, net in trainer.nets.items():
         net.register_forward_hook(lambda *_, name=name: counts.__setitem__(name, counts[name] + 1))
@@ -81,7 +78,7 @@ def test_cyclegan_forward_calls_per_step(tmp_path):
 
 
 def test_frozen_discriminators_get_no_gradient_in_the_generator_phase(tmp_path):
-    trainer = tiny_trainer("cyclegan", tmp_path)
+    trainer = tiny("cyclegan", tmp_path)
     step = Step(trainer.batch_for(0), trainer.nets, trainer.recipe.products, trainer.recipe.state)
     trainer.run_phase(trainer.recipe.phase("G"), step, 0)
     assert all(p.grad is None for p in trainer.nets["D_A"].parameters())
@@ -121,8 +118,8 @@ def test_event_hooks_fire(tmp_path):
     registry._metrics.cache_clear()
     try:
         assert "recorder_metric" in registry.metrics()
-        tiny_trainer("pix2pix", tmp_path, steps=2).fit()
-        tiny_trainer("pix2pix", tmp_path, steps=3, resume=True)
+        tiny("pix2pix", tmp_path, steps=2).fit()
+        tiny("pix2pix", tmp_path, steps=3, resume=True)
     finally:
         registry.plugin_manager().unregister(recorder)
         registry._metrics.cache_clear()
@@ -176,4 +173,4 @@ FORWARDS = {
 def test_forward_calls_per_step_of_every_recipe(name, tmp_path):
     if name not in FORWARDS:
         pytest.skip(f"{name}: no forward-call table (a recipe from another distribution)")
-    assert forward_counts(tiny_trainer(name, tmp_path), 2) == FORWARDS[name]
+    assert forward_counts(tiny(name, tmp_path), 2) == FORWARDS[name]

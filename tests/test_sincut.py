@@ -1,6 +1,5 @@
 """SinCUT: StyleGAN2-style networks (spec §5.7, §5.8), single-image data (§4.3), and the recipe
 trained, resumed and used for translation through the command line."""
-import contextlib
 import json
 import math
 import random
@@ -12,24 +11,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from i2i_core import plugins as registry
+from helpers import n_params, on_meta, stop_after
 from i2i_core.cli import main
 from i2i_core.data import DataError, open_dataset
 from i2i_core.errors import ConfigError
-from i2i_core.hooks import hookimpl
 from i2i_core.nets.stylegan import (Blur, ConvLayer, EqualConv2d, StyledConv, StyleGAN2Discriminator,
                                     StyleGAN2Generator)
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.single_image import SingleImagePair, zoom_and_patch
-
-
-def n_params(net):
-    return sum(p.numel() for p in net.parameters())
-
-
-def on_meta(factory, **kwargs):
-    with torch.device("meta"):
-        return factory(**kwargs)
 
 
 # --- networks ---------------------------------------------------------------------------------
@@ -247,23 +236,6 @@ def test_recipe_settings_follow_the_reference():
 
 def test_an_epoch_is_the_references_100000_crops(single):
     assert len(open_single(single, size=64)) // 16 == 6250
-
-
-@contextlib.contextmanager
-def stop_after(step):
-    """Ask the trainer to stop after ``step`` through its own signal path (as Ctrl-C does)."""
-    class Stopper:
-        @hookimpl
-        def i2i_step_end(self, trainer, step, logged):
-            if trainer.step == stop:
-                trainer.request_stop(signal.SIGINT, None)
-
-    stop, plugin = step, Stopper()
-    registry.plugin_manager().register(plugin)
-    try:
-        yield
-    finally:
-        registry.plugin_manager().unregister(plugin)
 
 
 def train(capsys, data, out, *extra):

@@ -1,5 +1,4 @@
 """End-to-end training: the shared demo run, exact resume, checkpoints, signals, non-finite losses."""
-import contextlib
 import json
 import os
 import signal
@@ -10,30 +9,10 @@ import time
 import pytest
 import torch
 
-from conftest import SHARED_STEPS, read_metrics
+from helpers import SHARED_STEPS, read_metrics, stop_after, tiny_trainer
 from i2i_core import checkpoint as ckpt
 from i2i_core.cli import main
-from i2i_core.recipe import BuildOptions, build_recipe
-from i2i_core import plugins as registry
-from i2i_core.hooks import hookimpl
-from i2i_core.training import Interrupted, Trainer, TrainOptions
-
-
-@contextlib.contextmanager
-def stop_after(step: int):
-    """Deliver a SIGINT-equivalent stop request at ``step``, through the real interruption path."""
-    class Stopper:
-        @hookimpl
-        def i2i_step_end(self, trainer, step, logged):
-            if trainer.step == stop:
-                trainer.request_stop(signal.SIGINT, None)
-
-    stop, plugin = step, Stopper()
-    registry.plugin_manager().register(plugin)
-    try:
-        yield
-    finally:
-        registry.plugin_manager().unregister(plugin)
+from i2i_core.training import Interrupted
 
 
 def test_shared_cyclegan_run_lowers_its_cycle_loss(cyclegan_demo_run):
@@ -53,23 +32,20 @@ def test_checkpoint_is_plain_data(cyclegan_demo_run):
     assert set(state["nets"]) == {"G_AB", "G_BA", "D_A", "D_B"} and state["ranks"][0]["state"]["pool_A"]["images"].shape[0] > 0
 
 
-def _tiny(tmp, steps, recipe="cyclegan", **train):
-    build = BuildOptions(image_size=32, preset="tiny")
-    r = build_recipe(recipe, build, sets={"data.batch_size": 2, "nets.G_AB.n_blocks": 1, "nets.G_BA.n_blocks": 1}
-                     if recipe == "cyclegan" else {"data.batch_size": 2})
-    options = TrainOptions(data="demo", out=tmp, steps=steps, log_every=2, save_every=train.pop("save_every", 100),
-                           sample_every=100, **train)
-    return Trainer(r, options, build, resume=(tmp / "checkpoints" / "latest.pt").exists())
+def tiny(tmp, steps, recipe="cyclegan", save_every=100, **train):
+    one_block = {"nets.G_AB.n_blocks": 1, "nets.G_BA.n_blocks": 1} if recipe == "cyclegan" else None
+    return tiny_trainer(recipe, tmp, steps, sets=one_block, log_every=2, save_every=save_every, sample_every=100,
+                        resume="auto", **train)
 
 
 @pytest.mark.parametrize("recipe", ["cyclegan", "pix2pix", "munit"])  # munit: latent codes each step
 def test_resume_is_exact(tmp_path, recipe):
-    straight = _tiny(tmp_path / "straight", 6, recipe)
+    straight = tiny(tmp_path / "straight", 6, recipe)
     straight.fit()
-    first = _tiny(tmp_path / "resumed", 6, recipe)
+    first = tiny(tmp_path / "resumed", 6, recipe)
     with stop_after(3), pytest.raises(Interrupted):
         first.fit()
-    second = _tiny(tmp_path / "resumed", 6, recipe)
+    second = tiny(tmp_path / "resumed", 6, recipe)
     assert second.step == 3
     second.fit()
     for name, net in straight.nets.items():
@@ -85,7 +61,7 @@ def test_resume_after_a_hard_kill_logs_each_step_once(tmp_path):
     resumed run drops those rows and logs the steps again, so metrics.jsonl equals a straight run's."""
     import shutil
 
-    straight = _tiny(tmp_path / "straight", 6, save_every=2, keep=3)
+    straight = tiny(tmp_path / "straight", 6, save_every=2, keep=3)
     straight.fit()
     killed = tmp_path / "killed"
     shutil.copytree(tmp_path / "straight", killed)
@@ -93,7 +69,7 @@ def test_resume_after_a_hard_kill_logs_each_step_once(tmp_path):
     with open(killed / "metrics.jsonl", "a") as f:
         f.write('{"step": 8, "adversa')
     (killed / "metrics.jsonl").chmod(0o640)
-    resumed = _tiny(killed, 6, save_every=2, keep=3)
+    resumed = tiny(killed, 6, save_every=2, keep=3)
     assert resumed.step == 4
     resumed.fit()
     rows = [row["step"] for row in read_metrics(killed)]
@@ -103,7 +79,7 @@ def test_resume_after_a_hard_kill_logs_each_step_once(tmp_path):
 
 
 def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    trainer = _tiny(tmp_path, 2)
+    trainer = tiny(tmp_path, 2)
     trainer.fit()
     path = tmp_path / "checkpoints" / "latest.pt"
     before = path.read_bytes()
@@ -120,7 +96,7 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
 
 def test_keep_k_numbered_checkpoints(tmp_path):
-    _tiny(tmp_path, 5, save_every=1, keep=2).fit()
+    tiny(tmp_path, 5, save_every=1, keep=2).fit()
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")) == ["step_0000004.pt", "step_0000005.pt"]
 
 
@@ -142,7 +118,7 @@ def test_nonfinite_loss_stops_naming_the_plugin(tmp_path, monkeypatch, capsys, b
 def test_nan_gradients_from_finite_losses_stop_before_a_save(tmp_path):
     from i2i_core.training import NonFiniteWeights
 
-    trainer = _tiny(tmp_path, 6, save_every=2)
+    trainer = tiny(tmp_path, 6, save_every=2)
     calls = []
 
     def poison(grad):  # step 4's losses are finite, its gradient for G_AB is NaN: caught by the save at step 4

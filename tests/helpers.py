@@ -1,0 +1,76 @@
+"""What the test files share: tiny training runs, a stop request at a chosen step, the metrics
+rows of a run, parameter counts. Imported as ``helpers`` (tests/ is on sys.path, as conftest.py's
+folder)."""
+import contextlib
+import json
+import signal
+from pathlib import Path
+
+import torch
+
+from i2i_core import plugins as registry
+from i2i_core.hooks import hookimpl
+from i2i_core.recipe import BuildOptions, build_recipe
+from i2i_core.training import Trainer, TrainOptions
+
+SHARED_STEPS = 400  # the length of conftest.py's shared CycleGAN run
+
+
+def tiny_build() -> BuildOptions:
+    """32×32 images and the recipe's ``tiny`` preset."""
+    return BuildOptions(image_size=32, preset="tiny")
+
+
+def tiny_trainer(recipe: str, out: Path, steps: int, *, data: str = "demo", batch: int | None = 2,
+                 sets: dict | None = None, adds: list | None = None, resume: bool | str = False,
+                 sample_every: int | None = None, sample_dataset=None, **train) -> Trainer:
+    """A Trainer for a short run of ``recipe`` built with ``tiny_build()``.
+
+    ``batch`` is set as data.batch_size ahead of ``sets``, which may override it (None: the
+    recipe's own batch size). ``adds`` go to the recipe and to the trainer. ``resume`` is a bool,
+    or "auto": resume when ``out`` already holds a checkpoint. ``sample_every`` defaults to
+    ``steps`` (one sample grid, at the end). Further keywords are TrainOptions fields (log_every,
+    save_every, keep, ...); those not given keep TrainOptions' defaults.
+    """
+    build = tiny_build()
+    settings = {"data.batch_size": batch, **(sets or {})} if batch is not None else dict(sets or {})
+    built = build_recipe(recipe, build, sets=settings, adds=adds)
+    options = TrainOptions(data=data, out=out, steps=steps, sample_every=steps if sample_every is None else sample_every,
+                           **train)
+    if resume == "auto":
+        resume = (Path(out) / "checkpoints" / "latest.pt").exists()
+    return Trainer(built, options, build, adds=adds, resume=resume, sample_dataset=sample_dataset)
+
+
+@contextlib.contextmanager
+def stop_after(step: int):
+    """While open, a trainer that finishes ``step`` is asked to stop through the real interruption
+    path, ``Trainer.request_stop(SIGINT)``, as Ctrl-C does: ``fit`` saves and raises Interrupted
+    (the command line exits with 128 + SIGINT)."""
+    class Stopper:
+        @hookimpl
+        def i2i_step_end(self, trainer, step, logged):
+            if trainer.step == stop:
+                trainer.request_stop(signal.SIGINT, None)
+
+    stop, plugin = step, Stopper()
+    registry.plugin_manager().register(plugin)
+    try:
+        yield
+    finally:
+        registry.plugin_manager().unregister(plugin)
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl."""
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def on_meta(factory, **kwargs):
+    """Build on the meta device: counting parameters needs no memory or init time."""
+    with torch.device("meta"):
+        return factory(**kwargs)
