@@ -35,8 +35,8 @@ def tiny_trainer(recipe: str, out: Path, steps: int, *, data: str = "demo", batc
     build = tiny_build()
     settings = {"data.batch_size": batch, **(sets or {})} if batch is not None else dict(sets or {})
     built = build_recipe(recipe, build, sets=settings, adds=adds)
-    options = TrainOptions(data=data, out=out, steps=steps, sample_every=steps if sample_every is None else sample_every,
-                           **train)
+    sample_every = steps if sample_every is None else sample_every
+    options = TrainOptions(data=data, out=out, steps=steps, sample_every=sample_every, **train)
     if resume == "auto":
         resume = (Path(out) / "checkpoints" / "latest.pt").exists()
     return Trainer(built, options, build, adds=adds, resume=resume, sample_dataset=sample_dataset)

@@ -218,7 +218,7 @@ def test_a_layer_name_that_exists_nowhere_is_named(tmp_path):
 
 
 def test_the_example_drops_patchnce_into_cyclegan(tmp_path):
-    script = Path(__file__).resolve().parents[1] / "examples" / "patchnce_in_cyclegan.py"
+    script = Path(__file__).resolve().parents[2] / "examples" / "patchnce_in_cyclegan.py"
     result = subprocess.run([sys.executable, str(script), "--steps", "2", "--out", str(tmp_path / "run")],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

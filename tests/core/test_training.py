@@ -1,5 +1,5 @@
-"""End-to-end training: the shared demo run, exact resume, checkpoints, signals, non-finite losses."""
-import json
+"""End-to-end training: the shared demo run's checkpoint, exact resume, checkpoints, signals, non-finite
+losses and weights."""
 import os
 import signal
 import subprocess
@@ -13,17 +13,6 @@ from helpers import SHARED_STEPS, read_metrics, stop_after, tiny_trainer
 from i2i_core import checkpoint as ckpt
 from i2i_core.cli import main
 from i2i_core.training import Interrupted
-
-
-def test_shared_cyclegan_run_lowers_its_cycle_loss(cyclegan_demo_run):
-    rows = read_metrics(cyclegan_demo_run)
-    assert rows[0]["step"] == 1 and rows[-1]["step"] == SHARED_STEPS
-    assert all(row["world_size"] == 1 for row in rows)
-    assert {"adversarial", "adversarial/D", "cycle", "identity"} <= set(rows[-1])
-    assert rows[-1]["cycle"] < 0.5 * rows[0]["cycle"]
-    assert (cyclegan_demo_run / "samples" / f"step_{SHARED_STEPS:07d}.png").is_file()
-    config = json.loads((cyclegan_demo_run / "config.json").read_text())
-    assert config["recipe"] == "cyclegan" and config["settings"]["nets.G_AB.ngf"] == 16
 
 
 def test_checkpoint_is_plain_data(cyclegan_demo_run):

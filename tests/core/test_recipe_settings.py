@@ -1,49 +1,12 @@
-"""Step, Recipe, settings, plugin registry and hooks."""
-import os
-import subprocess
-import sys
-
+"""Recipes and their settings: build-time errors that list the valid names, the settings tree,
+presets, --add specs, value coercion, switching a plugin off; the schedule and the image pool."""
 import pytest
 import torch
 
-from i2i_core import plugins as registry
 from i2i_core.errors import ConfigError, PluginError
 from i2i_core.pool import ImagePool
 from i2i_core.recipe import BuildOptions, Schedule, build_recipe
 from i2i_core.settings import coerce, parse_add
-from i2i_core.step import ProductError, Step
-from i2i_plugins.cycle import Cycle
-
-
-class Counting(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def forward(self, x):
-        self.calls += 1
-        return x * 2
-
-
-def test_products_are_computed_once_and_lazily():
-    G = Counting()
-    products = {"fake_B": lambda s: s.G(s.real_A), "rec_A": lambda s: s.G(s.fake_B), "unused": lambda s: s.G(s.real_A)}
-    step = Step({"real_A": torch.ones(1, 3, 4, 4)}, {"G": G}, {(k,): f for k, f in products.items()})
-    assert G.calls == 0
-    step["rec_A"], step["fake_B"], step.detached("fake_B"), step.rec_A
-    assert G.calls == 2  # fake_B once (also reached through rec_A), rec_A once, unused never
-    assert step.detached("fake_B") is step.detached("fake_B")
-    assert not step.detached("fake_B").requires_grad
-
-
-def test_multi_output_products_and_errors():
-    products = {("a", "b"): lambda s: (s.x + 1, s.x + 2), ("loop",): lambda s: s.loop}
-    step = Step({"x": torch.zeros(1)}, {}, products)
-    assert step.b.item() == 2 and step.a.item() == 1
-    with pytest.raises(ProductError, match="no product or batch entry named 'missing'"):
-        step["missing"]
-    with pytest.raises(ProductError, match="depends on itself"):
-        step["loop"]
 
 
 def test_plugin_reading_an_unknown_product_fails_at_build_time():
@@ -126,38 +89,3 @@ def test_image_pool_follows_the_reference_rule():
     x = torch.full((1, 1, 2, 2), 99.0)
     assert torch.equal(pool.query(x), clone.query(x))
     assert torch.equal(ImagePool(size=0).query(x), x)
-
-
-def test_builtins_register_through_the_entry_point_group():
-    from importlib import metadata
-
-    eps = [ep for dist in metadata.distributions() if dist.metadata["Name"] == "i2i"
-           for ep in dist.entry_points if ep.group == "i2i"]
-    assert any(ep.value == "i2i_plugins.builtin" for ep in eps)
-    assert set(registry.loss_distributions().values()) >= {"i2i"}
-    assert {"adversarial", "cycle", "identity", "paired_l1"} <= set(registry.losses())
-    assert {"cyclegan", "pix2pix"} <= set(registry.recipes())
-
-
-def test_disable_autoload_keeps_builtins():
-    code = "from i2i_core import plugins; print(sorted(plugins.losses()))"
-    env = {**os.environ, "I2I_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert "'cycle'" in out and "'adversarial'" in out
-
-
-def test_hook_specs_are_documented_and_named():
-    from i2i_core import hooks
-
-    specs = [name for name in dir(hooks) if name.startswith("i2i_")]
-    assert {"i2i_losses", "i2i_recipes", "i2i_networks", "i2i_metrics", "i2i_step_end",
-            "i2i_checkpoint_saved", "i2i_checkpoint_loaded"} <= set(specs)
-    for name in specs:
-        assert (getattr(hooks, name).__doc__ or "").strip(), name
-
-
-def test_recipe_and_plugin_namespaces_are_separate():
-    assert registry.get_recipe("cyclegan").name == "cyclegan"
-    with pytest.raises(PluginError, match="unknown recipe 'cycle'"):
-        registry.get_recipe("cycle")
-    assert registry.get_loss("cycle") is Cycle

@@ -11,15 +11,15 @@ import pytest
 from i2i_core import hooks
 from i2i_core import plugins as registry
 
-ROOT = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests"
 BUILTIN_LOSSES = sorted(n for n, d in registry.loss_distributions().items() if d == "i2i")
 
 
 def property_tests() -> dict[str, bool]:
     """Test function name → whether it is a hypothesis property test (decorated with ``given``)."""
     found = {}
-    for path in TESTS.glob("test_*.py"):
+    for path in TESTS.rglob("test_*.py"):  # every area folder: core/, plugins/, recipes/, ...
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 decorators = [ast.unparse(d) for d in node.decorator_list]
@@ -50,5 +50,5 @@ def test_docs_mention_every_plugin_and_recipe(name):
 @pytest.mark.parametrize("name", [n for n in dir(hooks) if n.startswith("i2i_")])
 def test_every_hook_is_documented_and_tested(name):
     assert inspect.getdoc(getattr(hooks, name)), f"hook {name} has no docstring"
-    uses = [p for p in TESTS.glob("test_*.py") if p.name != "test_meta.py" and name in p.read_text()]
+    uses = [p for p in TESTS.rglob("test_*.py") if p.name != "test_meta.py" and name in p.read_text()]
     assert uses, f"hook {name} is used by no test"

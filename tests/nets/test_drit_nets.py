@@ -1,0 +1,89 @@
+"""DRIT / DRIT++ networks (spec §2.1–§2.2): parameter counts, state-dict keys, shapes, content noise,
+initialisation and discriminator options."""
+import pytest
+import torch
+
+from helpers import n_params
+from i2i_core.nets.drit import (AttributeEncoder, ConcatGenerator, ContentDiscriminator, ContentEncoder,
+                                MultiScaleDiscriminator, content_discriminator_layout)
+
+
+def test_reference_parameter_counts():
+    assert n_params(ContentEncoder()) == 9_018_112
+    assert n_params(AttributeEncoder()) == 2_688_160
+    assert n_params(ConcatGenerator()) == 9_564_710
+    assert n_params(MultiScaleDiscriminator()) == 8_271_171
+    # the reference's content D exists only for content maps of 53–60 (crops 212–240) ...
+    for size in range(53, 61):
+        assert content_discriminator_layout(size) == (3, 4)
+    assert n_params(ContentDiscriminator(size=54)) == 10_683_649
+    # ... elsewhere the final kernel covers what the stride-2 convs leave
+    assert n_params(ContentDiscriminator(size=64)) == 11_273_473
+
+
+def test_reference_key_layouts():
+    keys = set(ContentEncoder().state_dict())
+    assert {"conv_share.0.model.1.weight", "conv_share.0.model.5.weight", "convA.0.model.1.weight",
+            "convA.2.model.1.weight", "convA.5.model.5.weight", "convB.3.model.1.bias"} <= keys
+    keys = set(ConcatGenerator().state_dict())
+    assert {"dec_share.0.model.1.weight", "decA1.2.model.5.weight", "decA2.0.model.0.weight", "decB4.0.weight"} <= keys
+    assert ConcatGenerator().state_dict()["decA3.0.model.1.weight"].shape == (72, 1, 1)
+    keys = set(MultiScaleDiscriminator().state_dict())
+    assert {f"Diss.{s}.{k}.model.1.weight" for s in range(3) for k in range(4)} | {"Diss.2.4.weight"} <= keys
+    assert set(ContentDiscriminator().state_dict()) == {f"model.{k}.model.1.{p}" for k in range(4) for p in
+                                                        ("weight", "bias")} | {"model.4.weight", "model.4.bias"}
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_shapes(size):
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    e_c, e_a = ContentEncoder(ngf=8, n_res=1), AttributeEncoder(ndf=8, nz=8)
+    g = ConcatGenerator(content_channels=32, nz=8, n_res=1)
+    content = e_c(x, "A")
+    assert content.shape == (2, 32, size // 4, size // 4)
+    mu, logvar = e_a(x, "B")
+    assert mu.shape == logvar.shape == (2, 8)
+    out = g(content, mu, "B")
+    assert out.shape == x.shape and out.abs().max() <= 1
+    maps = MultiScaleDiscriminator(ndf=4, image_size=size)(x)
+    assert [m.shape[-1] for m in maps] == ([2, 1] if size == 32 else [4, 2, 1])  # no scale below 16²
+    with pytest.raises(ValueError, match="64-channel content"):
+        ConcatGenerator(content_channels=64, nz=8, n_res=1)(content, mu, "A")
+
+
+@pytest.mark.parametrize("image_size", [32, 64, 128, 216, 256, 512])
+def test_content_discriminator_gives_one_value_per_sample(image_size):
+    content = torch.randn(3, 4, image_size // 4, image_size // 4)
+    d_c = ContentDiscriminator(in_channels=4, width=4, size=image_size // 4)
+    assert d_c(content).shape == (3,)
+    with pytest.raises(ValueError, match="content discriminator built for"):
+        d_c(torch.randn(3, 4, image_size // 2, image_size // 2))
+
+
+def test_content_noise_only_while_training():
+    torch.manual_seed(0)
+    e_c, x = ContentEncoder(ngf=8, n_res=1), torch.rand(1, 3, 32, 32)
+    e_c.train()
+    first, second = e_c(x, "A"), e_c(x, "A")
+    assert (first - second).std().item() == pytest.approx(2 ** 0.5, rel=0.1)  # two N(0, 1) draws
+    e_c.eval()
+    assert torch.equal(e_c(x, "A"), e_c(x, "A"))
+    assert (first - e_c(x, "A")).std().item() == pytest.approx(1.0, rel=0.1)
+
+
+def test_initialisation_and_discriminator_options():
+    torch.manual_seed(0)
+    g, e_a = ConcatGenerator(), AttributeEncoder()
+    conv_t = g.decA2[0].model[0]
+    assert conv_t.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert conv_t.bias.abs().max() > 0  # biases keep PyTorch's default (uniform), not zero
+    fc = e_a.fc_A[0]  # Linear keeps PyTorch's default: uniform in ±1/√fan_in
+    assert fc.weight.abs().max().item() <= 1 / 256 ** 0.5 and fc.weight.std().item() > 0.03
+    assert torch.equal(g.decA2[0].model[1].weight, torch.ones(136, 1, 1))
+    plain = MultiScaleDiscriminator(ndf=4, image_size=64)
+    paper = MultiScaleDiscriminator(ndf=4, image_size=64, norm="instance", slope=0.2)
+    assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in plain.modules())
+    assert sum(isinstance(m, torch.nn.InstanceNorm2d) for m in paper.modules()) == 12
+    assert {m.negative_slope for m in plain.modules() if isinstance(m, torch.nn.LeakyReLU)} == {0.01}
+    assert {m.negative_slope for m in paper.modules() if isinstance(m, torch.nn.LeakyReLU)} == {0.2}
