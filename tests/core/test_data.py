@@ -35,7 +35,7 @@ def test_layout_is_deterministic_and_valid():
 def test_area_shares_match_the_spec():
     counts = sum(np.bincount(layout(seed, 32).ravel(), minlength=4) for seed in range(2000))
     shares = 100 * counts / counts.sum()
-    expected = [73.3, 19.1, 4.7, 2.9]  # background, disc, square, triangle (evaluation spec §5.1)
+    expected = [73.3, 19.1, 4.7, 2.9]  # background, disc, square, triangle (i2i's demo domains, i2i_core/demo.py)
     assert np.all(np.abs(shares - expected) <= 1.5), shares
 
 

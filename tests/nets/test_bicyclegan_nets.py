@@ -1,5 +1,5 @@
-"""BicycleGAN's networks (spec §3.1): parameter counts at 256, sizes that follow the image, the
-encoder's global pooling."""
+"""BicycleGAN's networks (Zhu et al. 2017; the BicycleGAN reference code, models/networks.py):
+parameter counts at 256, sizes that follow the image, the encoder's global pooling."""
 import numpy as np
 import pytest
 import torch

@@ -1,5 +1,5 @@
-"""DRIT / DRIT++ networks (spec §2.1–§2.2): parameter counts, state-dict keys, shapes, content noise,
-initialisation and discriminator options."""
+"""DRIT / DRIT++ networks (Lee et al. 2018, 2020; the DRIT reference code, src/networks.py): parameter
+counts, state-dict keys, shapes, content noise, initialisation and discriminator options."""
 import pytest
 import torch
 

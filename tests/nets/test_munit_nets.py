@@ -1,5 +1,5 @@
-"""MUNIT's networks against the spec (§1.1–§1.3): parameter counts and state-dict keys, shapes,
-discriminator depth, AdaIN, layer norm and initialisation."""
+"""MUNIT's networks (Huang et al. 2018) against the MUNIT reference code, networks.py: parameter counts
+and state-dict keys, shapes, discriminator depth, AdaIN, layer norm and initialisation."""
 import math
 
 import pytest

@@ -1,4 +1,5 @@
-"""i2i_core.nets: layouts, keys and parameter counts from the spec (§3.1, §5.1–5.5, §6.2)."""
+"""i2i_core.nets: layouts, keys and parameter counts of the networks of the CycleGAN and CUT reference
+code (models/networks.py), and loading their released state dicts."""
 import io
 import math
 
@@ -24,7 +25,7 @@ def shapes(net: nn.Module) -> dict[str, tuple[int, ...]]:
     return {key: tuple(value.shape) for key, value in net.state_dict().items()}
 
 
-# --- ResNet generator: keys and counts (§5.1, §5.2) -------------------------------------------
+# --- ResNet generator: keys and counts (CycleGAN and CUT reference, ResnetGenerator) ------------
 
 def test_resnet9_cyclegan_keys_and_params():
     net = on_meta(ResnetGenerator)
@@ -89,7 +90,7 @@ def test_resnet_forward_shape_and_range():
     assert out.shape == (1, 3, 20, 20)
 
 
-# --- Feature taps (§3.1) ----------------------------------------------------------------------
+# --- Feature taps (CUT's nce_layers; the CUT reference's ResnetGenerator.forward) ---------------
 
 def test_tap_indices_match_spec_tables():
     cut = ResnetGenerator(ngf=4, antialias=True).tap_indices()
@@ -103,7 +104,7 @@ def test_tap_indices_match_spec_tables():
 
 
 @pytest.mark.parametrize("antialias, expected", [
-    # spec shapes at 256² scaled to 64² (÷4), channels scaled to ngf 8 (÷8)
+    # the reference's tap shapes at 256² scaled to 64² (÷4), channels scaled to ngf 8 (÷8)
     (True, [(3, 70, 70), (16, 64, 64), (32, 32, 32), (32, 16, 16), (32, 16, 16)]),
     (False, [(3, 70, 70), (16, 32, 32), (32, 16, 16), (32, 16, 16), (32, 16, 16)]),
 ])
@@ -130,7 +131,7 @@ def test_encode_stops_after_last_tap_and_returns_true_module_outputs():
         net.encode(x, [0, len(net.model)])
 
 
-# --- Blur filters (§5.2) ----------------------------------------------------------------------
+# --- Blur filters (the CUT reference's Downsample, Upsample, get_filter) ------------------------
 
 @pytest.mark.parametrize("size", [7, 8, 31, 32])
 def test_blur_shapes(size):
@@ -150,7 +151,7 @@ def test_blur_filters_values_and_flat_field():
     assert torch.allclose(up(flat), torch.full((1, 2, 18, 18), 0.7))
 
 
-# --- PatchGAN (§5.3) --------------------------------------------------------------------------
+# --- PatchGAN (Isola et al. 2017, §3.2.2; the reference's NLayerDiscriminator) ------------------
 
 def test_patchgan_keys_and_params():
     plain = on_meta(PatchGAN)
@@ -188,7 +189,7 @@ def test_patchgan_depths(n_layers):
     assert net(torch.randn(1, 3, 128, 128)).shape[1] == 1
 
 
-# --- U-Net (§5.4) -----------------------------------------------------------------------------
+# --- U-Net (Isola et al. 2017, §3.2.1; the CycleGAN reference's UnetGenerator) ------------------
 
 def test_unet256_keys_and_params():
     net = on_meta(UnetGenerator)
@@ -222,7 +223,7 @@ def test_unet_skip_carries_activated_input():
     assert torch.equal(block(x)[:, :2], F.leaky_relu(x, 0.2))
 
 
-# --- init_weights (§5.5) ----------------------------------------------------------------------
+# --- init_weights (the CycleGAN and CUT reference's init_weights and norm layers) ---------------
 
 def test_init_weights_statistics():
     torch.manual_seed(0)
@@ -256,7 +257,7 @@ def test_init_weights_norms_and_buffers():
         init_weights(net, "uniform")
 
 
-# --- from_reference_state_dict (§6.2) ---------------------------------------------------------
+# --- from_reference_state_dict (legacy InstanceNorm keys dropped, as CycleGAN's load_networks) ---
 
 def randomised(net: nn.Module) -> nn.Module:
     """Random weights and running stats, so a wrong load cannot give equal outputs by chance."""

@@ -1,5 +1,6 @@
-"""SinCUT's StyleGAN2-style networks (spec §5.7, §5.8): parameter counts and reference keys, sizes,
-feature taps, gradients, noise, and the numerics of equalised convs, blur and upsampling."""
+"""SinCUT's StyleGAN2-style networks (Park et al. 2020; the CUT reference code,
+models/stylegan_networks.py): parameter counts and reference keys, sizes, feature taps, gradients,
+noise, and the numerics of equalised convs, blur and upsampling."""
 import math
 
 import pytest

@@ -16,7 +16,8 @@ maps = arrays(np.float32, st.tuples(st.integers(1, 3), st.just(1), st.integers(1
 
 
 def slow_criterion(d: np.ndarray, real: bool, mode: str) -> float:
-    """The criteria of spec §1.1, one element at a time."""
+    """The criteria of GANLoss in the CycleGAN and CUT reference code (models/networks.py), and hinge
+    (Lim & Ye 2017), one element at a time."""
     def softplus(x):
         return math.log1p(math.exp(-abs(x))) + max(x, 0.0)
 

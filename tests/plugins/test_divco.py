@@ -1,4 +1,5 @@
-"""DivCo (spec §5): the sampler's radius rule, the InfoNCE term, and where its gradient goes."""
+"""DivCo (Liu et al. 2021; the DivCo reference code): the sampler's radius rule, the InfoNCE term, and
+where its gradient goes."""
 import math
 
 import numpy as np

@@ -1,4 +1,5 @@
-"""The Gaussian KL term against closed forms (spec §3.3, §2.4), and the plugin around it."""
+"""The Gaussian KL term (Kingma & Welling 2014, appendix B; as BicycleGAN and DRIT use it) against
+closed forms, and the plugin around it."""
 import math
 
 import numpy as np

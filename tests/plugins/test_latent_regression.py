@@ -1,4 +1,5 @@
-"""Latent regression (spec §3.3): the L1 term, and E frozen for it while G learns through E."""
+"""Latent regression (Zhu et al. 2017; the BicycleGAN reference code, models/bicycle_gan_model.py): the
+L1 term, and E frozen for it while G learns through E."""
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""The mode-seeking term (spec §4): its two forms, scale behaviour, and generation through a Translator."""
+"""The mode-seeking term (Mao et al. 2019): its two forms, scale behaviour, and generation through a Translator."""
 import numpy as np
 import pytest
 import torch
@@ -26,7 +26,7 @@ def samples(draw):
 
 
 def ratio(image_1, image_2, code_1, code_2) -> float:
-    """d_I / d_z as the spec writes it: a ratio of two means over the whole batch."""
+    """d_I / d_z as the MSGAN reference code computes it: a ratio of two means over the whole batch."""
     d_image = np.abs(image_2.double().numpy() - image_1.double().numpy()).mean()
     d_code = np.abs(code_2.double().numpy() - code_1.double().numpy()).mean()
     return d_image / d_code

@@ -162,8 +162,8 @@ def test_heads_match_the_reference_layout():
     sampler = plugin.modules()["G"]
     shapes = {k: tuple(t.shape) for k, t in sampler.state_dict().items()}
     assert len(shapes) == 20 and shapes["mlp_0.0.weight"] == (256, 3) and shapes["mlp_4.2.weight"] == (256, 256)
-    assert sum(t.numel() for t in sampler.parameters()) == 560_384  # spec §5.6
-    assert plugin._taps["G"] == [0, 4, 8, 12, 16]  # CUT's nce_layers (spec §3.1)
+    assert sum(t.numel() for t in sampler.parameters()) == 560_384  # PatchSampleF's count in the CUT reference code
+    assert plugin._taps["G"] == [0, 4, 8, 12, 16]  # CUT's default nce_layers, the reference's indices
     weight = sampler.mlp_1[0].weight  # xavier-normal, gain 0.02: std 0.02·√(2/(128+256))
     assert abs(weight.std().item() - 0.02 * math.sqrt(2 / 384)) < 2e-4 and sampler.mlp_1[0].bias.abs().sum() == 0
 

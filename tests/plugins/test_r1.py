@@ -1,4 +1,5 @@
-"""The R1 gradient penalty against closed forms (spec §1.4), and the plugin around it."""
+"""The R1 gradient penalty (Mescheder et al. 2018; applied as in the CUT reference code,
+models/sincut_model.py) against closed forms, and the plugin around it."""
 import numpy as np
 import pytest
 import torch

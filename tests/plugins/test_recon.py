@@ -1,5 +1,5 @@
-"""MUNIT's reconstruction plugins (spec §1.4): closed forms, symmetry, shapes, and which modules
-of the ``munit`` recipe each term's gradient reaches."""
+"""MUNIT's reconstruction plugins (Huang et al. 2018, §3.1; the MUNIT reference code, trainer.py): closed
+forms, symmetry, shapes, and which modules of the ``munit`` recipe each term's gradient reaches."""
 import numpy as np
 import pytest
 import torch

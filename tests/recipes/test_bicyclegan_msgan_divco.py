@@ -1,5 +1,6 @@
-"""The bicyclegan, msgan and divco recipes (§3, §4, §5): short runs lower their objective, codes change
-the output, translation with samples and --style, the G + E phase, batches, resume, drop-ins."""
+"""The bicyclegan, msgan and divco recipes (Zhu et al. 2017; Mao et al. 2019; Liu et al. 2021): short
+runs lower their objective, codes change the output, translation with samples and --style, the
+G + E phase, batches, resume, drop-ins."""
 import json
 from functools import partial
 

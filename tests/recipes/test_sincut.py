@@ -1,5 +1,5 @@
-"""SinCUT: single-image data (§4.3), and the recipe trained, resumed and used for translation through
-the command line."""
+"""SinCUT (Park et al. 2020): single-image data (the CUT reference code, data/singleimage_dataset.py),
+and the recipe trained, resumed and used for translation through the command line."""
 import json
 import math
 import random
