@@ -23,7 +23,7 @@ class HandWritten:
                                       lr=2e-4, betas=(0.5, 0.999), fused=trainer.device.type == "cuda")
         self.opt_D = torch.optim.Adam([p for n in ("D_A", "D_B") for p in self.nets[n].parameters()],
                                       lr=2e-4, betas=(0.5, 0.999), fused=trainer.device.type == "cuda")
-        self.autocast, self.device = trainer.autocast, trainer.device
+        self.autocast, self.device = trainer.runtime.autocast, trainer.device
 
     def step(self, batch):
         G_AB, G_BA, D_A, D_B = (self.nets[n] for n in ("G_AB", "G_BA", "D_A", "D_B"))

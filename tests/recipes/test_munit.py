@@ -119,7 +119,7 @@ def test_divco_in_munit_trains_the_decoder_but_not_the_style_encoder_that_judges
     torch.manual_seed(0)
     nets = {name: spec.build() for name, spec in recipe.nets.items()}
     step = Step({"real_A": torch.rand(2, 3, 32, 32) * 2 - 1, "real_B": torch.rand(2, 3, 32, 32) * 2 - 1},
-                nets, recipe.products)
+                nets, recipe.products, translators=recipe.translator)
     recipe.plugins["divco"].loss(step, "G").backward()
     got = {f"{net}.{part}": any(p.grad is not None and p.grad.abs().sum() > 0 for p in getattr(nets[net], part).parameters())
            for net in ("G_A", "G_B") for part in ("enc_style", "enc_content", "dec", "mlp")}
