@@ -14,9 +14,10 @@ from . import distributed
 from . import plugins as registry
 from .errors import ConfigError, I2IError, Interrupted, NonFiniteLoss
 
-DEMO_DEFAULTS = {"preset": "tiny", "image_size": 32, "batch_size": 8, "steps": 400,
+# Demo data: the settings below the preset (a calibrated preset may change the batch and length).
+DEMO_DEFAULTS = {"preset": "tiny", "image_size": 32, "settings": {"data.batch_size": 8, "data.steps": 400},
                  "sample_every": 100, "save_every": 200, "eval_every": 100}
-PAPER_DEFAULTS = {"preset": "paper", "image_size": 256, "batch_size": None, "steps": None,
+PAPER_DEFAULTS = {"preset": "paper", "image_size": 256, "settings": {},
                   "sample_every": 500, "save_every": 1000, "eval_every": None}
 
 
@@ -166,13 +167,12 @@ def cmd_train(args) -> int:
         build = BuildOptions(image_size=size, in_channels=in_ch, out_channels=out_ch,
                              preset=args.preset or defaults["preset"])
         sets = dict(args.sets)
-        batch = args.batch_size or defaults["batch_size"]
-        if batch:
-            sets["data.batch_size"] = batch
-        recipe, adds = build_recipe(args.recipe, build, sets=sets, adds=args.adds), args.adds
+        if args.batch_size is not None:  # an explicit batch wins over the preset's and the demo default
+            sets["data.batch_size"] = args.batch_size
+        recipe = build_recipe(args.recipe, build, sets=sets, adds=args.adds, defaults=defaults["settings"])
+        adds = args.adds
         run = {"data": args.data, "seed": args.seed, "direction": args.direction, "epochs": args.epochs,
-               "steps": None if args.epochs else defaults["steps"], **{key: defaults[key] for key in
-                                                                        ("save_every", "sample_every", "eval_every")}}
+               "steps": None, **{key: defaults[key] for key in ("save_every", "sample_every", "eval_every")}}
     # What the run recorded (or the defaults of a fresh one), with this command's options on top.
     options = TrainOptions(data=run["data"], out=args.out, steps=run["steps"] if args.steps is None else args.steps,
                            epochs=run.get("epochs"), device=args.device, seed=run["seed"], direction=run["direction"],

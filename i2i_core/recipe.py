@@ -185,10 +185,13 @@ def recipe(name: str, summary: str):
 
 
 def build_recipe(name: str, options: BuildOptions | None = None, sets: dict | None = None,
-                 adds: list | None = None) -> Recipe:
-    """Build a registered recipe, apply its preset, add plugins, apply settings, validate."""
+                 adds: list | None = None, defaults: dict | None = None) -> Recipe:
+    """Build a registered recipe, apply ``defaults`` (settings a preset may override: the demo's
+    batch and length), its preset, add plugins, apply ``sets``, validate."""
     options = options or BuildOptions()
     recipe_obj = registry.get_recipe(name)(options)
+    for key, value in (defaults or {}).items():
+        recipe_obj.set(key, value)
     if options.preset != "paper":
         if options.preset not in recipe_obj.presets:
             raise ConfigError(f"unknown preset {options.preset!r} for recipe {name!r}; "

@@ -128,7 +128,11 @@ class Schedule:
 
 @attrs.define(kw_only=True)
 class DataSpec:
-    """How the recipe reads data: pairs or unpaired domains, batch and preprocessing."""
+    """How the recipe reads data: pairs or unpaired domains, batch and preprocessing, and how long.
+
+    steps:  the run's length when neither ``--steps`` nor ``--epochs`` is given (a preset's
+            calibrated length); None: ``epochs`` passes over the data.
+    """
 
     paired: bool = False
     batch_size: int = attrs.field(default=1, converter=int, validator=v.ge(1))
@@ -137,6 +141,7 @@ class DataSpec:
                                   validator=v.in_(["resize_and_crop", "crop", "scale_width_and_crop", "none", "zoom_and_patch"]))
     flip: bool = True
     epochs: int = attrs.field(default=200, converter=int, validator=v.ge(1))
+    steps: int | None = attrs.field(default=None, validator=v.optional([v.instance_of(int), v.ge(1)]))
 
 
 @attrs.define(kw_only=True)

@@ -45,6 +45,8 @@ class Trainer:
         self.steps_per_epoch = max(1, len(self.dataset) // recipe.data.batch_size)
         if options.steps is not None:
             self.total_steps = options.steps
+        elif options.epochs is None and recipe.data.steps is not None:
+            self.total_steps = recipe.data.steps
         else:
             self.total_steps = (options.epochs or recipe.data.epochs) * self.steps_per_epoch
         if self.total_steps < 1:
