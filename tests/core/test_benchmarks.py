@@ -30,3 +30,41 @@ def test_throughput_compares_fast_and_plain_paths():
 def test_ddp_scaling_table():
     lines = run("ddp.py", "--device", "cpu", "--quick", "--max", "2", "--warmup", "1", "--steps", "1")
     assert [line.split()[0] for line in lines[-2:]] == ["1", "2"]
+
+
+def _claims_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("claims", BENCH / "claims.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_claims_knows_the_thirteen_claims_and_judges_means_and_seeds():
+    claims = _claims_module()
+    assert list(claims.CLAIMS) == ["cyclegan", "cut", "fastcut", "pix2pix", "cyclegan+patchnce", "bicyclegan", "msgan",
+                                   "divco", "drit", "dritpp", "munit", "munit+mode_seeking", "drit+divco"]
+    beats = claims.Check("per_input_coverage", "beats", 0.15, claims.Run("msgan"))
+    assert beats.evaluate([0.9, 0.9, 0.3], [0.5, 0.5, 0.5])  # mean 0.7 ≥ 0.5 + 0.15, and 2 of 3 seeds
+    assert not beats.evaluate([1.0, 0.6, 0.6], [0.5, 0.5, 0.5])  # the mean holds, 1 seed of 3 does not suffice
+    assert not beats.evaluate([0.7, 0.7, 0.2], [0.5, 0.5, 0.5])  # 2 of 3 seeds, but the mean misses
+    not_worse = claims.Check("miou", "not_worse", 0.02, claims.Run("cyclegan"))
+    assert not_worse.evaluate([0.49, 0.6], [0.5, 0.5]) and not not_worse.evaluate([0.47, 0.7], [0.5, 0.5])
+    assert claims.Check("miou", "at_least", 0.55).evaluate([0.5, 0.6], None)
+    assert claims.Check("miou", "within", 0.02, claims.Run("munit")).evaluate([0.41], [0.43])
+    assert not claims.Check("wall_s", "faster", control=claims.Run("cyclegan")).evaluate([30.0], [29.0])
+
+
+def test_claims_quick_run_writes_its_table_and_json(tmp_path):
+    import json
+
+    out = tmp_path / "claims"
+    lines = run("claims.py", "--quick", "--claims", "cut,msgan", "--out", str(out), "--jobs", "2")
+    assert lines[-1] in ("claims held 0 of 2", "claims held 1 of 2", "claims held 2 of 2")
+    assert any(line.startswith("| `cut` | miou ≥ control") for line in lines)
+    result = json.loads((out / "claims.json").read_text())
+    assert {r["run"] for r in result["runs"]} == {"cut", "cyclegan", "msgan", "msgan[mode_seeking.weight=0]"}
+    assert all(r["config"]["train"]["steps"] == 2 and "miou" in r["scores"] for r in result["runs"])
+    assert result["torch_version"] and result["i2i_version"] and result["claims"] == ["cut", "msgan"]
+    assert "valid_rate" in next(r for r in result["runs"] if r["run"] == "msgan")["scores"]
