@@ -68,6 +68,7 @@ class Trainer:
         owners = set(self.nets) | set(self.plugins)
         self.optimizers = {name: self._make_optimizer([m for m in spec.modules if m in owners], spec)
                            for name, spec in recipe.optimizers.items() if any(m in owners for m in spec.modules)}
+        self.runtime.compile(self.nets)
         self.sync = distributed.PhaseSync(self.modules, self.device, self.world)
         if self.world.rank > 0:  # latent codes and noise differ per rank; the weights came from rank 0's seed
             runstate.seed_everything(options.seed * 1_000_003 + self.world.rank)
@@ -209,6 +210,7 @@ class Trainer:
                     row = None
                     evaluate = bool(self.options.eval_every) and self.step % self.options.eval_every == 0
                     if self.step == 1 or self.step % self.options.log_every == 0 or last or evaluate:
+                        self.logbook.check_finite(self.last_checkpoint)  # before a NaN reaches a row or a score
                         row = self.logbook.write_row(self.step, self._oracle_row() if evaluate else None)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k not in ("step", "world_size")},
                                         refresh=False)

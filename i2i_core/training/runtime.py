@@ -1,7 +1,8 @@
 """Where and how fast the networks run: device, bf16 autocast, channels-last layout, torch.compile.
 
-Nothing here changes process-wide state: a network that dynamo cannot compile runs eagerly from
-its first call on, and the warning is given once per run.
+Nothing here changes process-wide state: dynamo's fallback to eager code for what it cannot
+compile is switched on around each compiled call only, and a platform without torch.compile
+trains eagerly after one warning.
 """
 from __future__ import annotations
 
@@ -29,14 +30,16 @@ class Runtime:
                    channels_last=cuda, compiled=compile == "on" or (compile == "auto" and cuda))
 
     def place(self, nets: dict) -> dict:
-        """Move the networks to the device (in its memory layout) and compile them when asked."""
+        """Move the networks to the device, in its memory layout."""
         for net in nets.values():
             net.to(self.device)
             if self.channels_last:
                 net.to(memory_format=torch.channels_last)
+        return nets
+
+    def compile(self, nets: dict) -> None:
         if self.compiled:
             compile_networks(nets)
-        return nets
 
     def batch(self, batch: dict) -> dict:
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
@@ -48,32 +51,27 @@ class Runtime:
 
 
 class _CompiledForward:
-    """A network's compiled forward that falls back to the eager one when its first call fails to
-    compile, so a compiler problem (an old torch, no backend) never stops training."""
+    """A network's compiled forward. Around each call dynamo falls back to the eager code for any
+    graph it fails to compile (``suppress_errors``), as the process-wide switch would, without
+    changing how dynamo behaves for anything else in the process."""
 
-    def __init__(self, name: str, eager, warned: list):
-        self.name, self.eager, self.warned = name, eager, warned
-        self.compiled = torch.compile(eager)
-        self.trusted = False
+    def __init__(self, compiled):
+        self.compiled = compiled
 
     def __call__(self, *args, **kwargs):
-        if self.trusted:
+        import torch._dynamo
+
+        with torch._dynamo.config.patch(suppress_errors=True):
             return self.compiled(*args, **kwargs)
-        try:
-            out = self.compiled(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - any compiler failure; the eager call below re-raises real errors
-            if not self.warned:
-                warnings.warn(f"torch.compile failed for {self.name} ({type(exc).__name__}: {exc}); "
-                              f"running it eagerly")
-                self.warned.append(self.name)
-            self.compiled = self.eager
-            out = self.eager(*args, **kwargs)
-        self.trusted = True
-        return out
 
 
 def compile_networks(nets: dict) -> None:
-    """``torch.compile`` each network's forward (its state dict keeps its keys)."""
-    warned: list = []
+    """``torch.compile`` each network's forward (its state dict keeps its keys); where torch.compile
+    itself is unavailable (an old torch, an unsupported Python or platform), warn once, run eagerly."""
     for name, net in nets.items():
-        net.forward = _CompiledForward(name, net.forward, warned)
+        try:
+            compiled = torch.compile(net.forward)
+        except Exception as exc:  # noqa: BLE001 - whatever the platform raises, training goes on eagerly
+            warnings.warn(f"torch.compile unavailable ({exc}); training {name} and the rest eagerly")
+            return
+        net.forward = _CompiledForward(compiled)

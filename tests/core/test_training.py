@@ -1,5 +1,6 @@
 """End-to-end training: the shared demo run's checkpoint, exact resume, checkpoints, signals, non-finite
 losses and weights."""
+import json
 import os
 import signal
 import subprocess
@@ -102,6 +103,19 @@ def test_nonfinite_loss_stops_naming_the_plugin(tmp_path, monkeypatch, capsys, b
     assert code == 3 and "'cycle'" in err and "step 3" in err
     state = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)
     assert state["step"] == 2  # the last good checkpoint is kept
+
+
+def test_a_nonfinite_loss_stops_at_the_next_log_row_not_the_next_save(tmp_path, monkeypatch, capsys):
+    from i2i_plugins.cycle import Cycle
+
+    original = Cycle.loss
+    monkeypatch.setattr(Cycle, "loss", lambda self, step, role: original(self, step, role) * float("nan")
+                        if step.index >= 2 else original(self, step, role))
+    code = main(["train", "cyclegan", "--data", "demo", "--out", str(tmp_path), "--steps", "6", "--log-every", "1",
+                 "--save-every", "100", "--batch-size", "2"])
+    assert code == 3 and "step 3" in capsys.readouterr().err
+    rows = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(row)["step"] for row in rows] == [1, 2]  # no row holds a NaN
 
 
 def test_nan_gradients_from_finite_losses_stop_before_a_save(tmp_path):
