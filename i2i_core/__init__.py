@@ -3,7 +3,7 @@
 The core defines network interfaces, the per-step product namespace, the ``LossPlugin`` base,
 ``Recipe`` and the trainer; loss plugins and recipes arrive through pluggy hooks.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .errors import CheckpointError, ConfigError, I2IError, PluginError  # noqa: E402
 from .hooks import hookimpl  # noqa: E402
