@@ -88,9 +88,11 @@ class Check:
     control: Run | None = None
 
     def describe(self) -> str:
+        if self.kind == "faster":
+            return "wall time ≤ control's"
         what = {"at_least": f"≥ {self.threshold:g}", "beats": f"≥ control + {self.threshold:g}",
-                "not_worse": f"≥ control − {self.threshold:g}", "within": f"within {self.threshold:g} of control",
-                "faster": "wall time ≤ control's"}[self.kind]
+                "not_worse": f"≥ control − {self.threshold:g}" if self.threshold else "≥ control",
+                "within": f"within {self.threshold:g} of control"}[self.kind]
         return f"{self.metric} {what}"
 
     def evaluate(self, mine: list[float], theirs: list[float] | None) -> bool:

@@ -24,10 +24,13 @@ from i2i_core.recipe import (BuildOptions, DataSpec, NetSpec, OptimizerSpec, Opt
                              Schedule, recipe)
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.patchnce import PatchNCE
+from i2i_plugins.recipes.cyclegan import DEMO_LENGTH
 
-TINY = {"nets.G.ngf": 8, "nets.G.n_blocks": 2, "nets.D.ndf": 8,
+# The demo's calibration: CycleGAN's length and batch (the claim compares them at equal steps and
+# batch), its generator width, and patches enough for every location of the 8×8 layers.
+TINY = {"nets.G.ngf": 16, "nets.G.n_blocks": 2, "nets.D.ndf": 16,
         "patchnce.layers": ["padded_input", "down1_conv", "down2_conv", "res1", "res2"],
-        "patchnce.num_patches": 64, "patchnce.head_width": 64}
+        "patchnce.num_patches": 64, "patchnce.head_width": 64, **DEMO_LENGTH}
 
 
 def _cut_family(o: BuildOptions, name: str, nce_weight: float, fast: bool, epochs: int, decay_start: float) -> Recipe:

@@ -62,7 +62,7 @@ def test_claims_quick_run_writes_its_table_and_json(tmp_path):
     out = tmp_path / "claims"
     lines = run("claims.py", "--quick", "--claims", "cut,msgan", "--out", str(out), "--jobs", "2")
     assert lines[-1] in ("claims held 0 of 2", "claims held 1 of 2", "claims held 2 of 2")
-    assert any(line.startswith("| `cut` | miou ≥ control") for line in lines)
+    assert any(line.startswith("| `cut` | miou ≥ control |") for line in lines)
     result = json.loads((out / "claims.json").read_text())
     assert {r["run"] for r in result["runs"]} == {"cut", "cyclegan", "msgan", "msgan[mode_seeking.weight=0]"}
     assert all(r["config"]["train"]["steps"] == 2 and "miou" in r["scores"] for r in result["runs"])
