@@ -6,12 +6,13 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 import torch
 
 from i2i_core import plugins as registry
 from i2i_core.hooks import hookimpl
 from i2i_core.recipe import BuildOptions, build_recipe
-from i2i_core.training import Trainer, TrainOptions
+from i2i_core.training import Interrupted, Trainer, TrainOptions
 
 SHARED_STEPS = 400  # the length of conftest.py's shared CycleGAN run
 
@@ -74,3 +75,21 @@ def on_meta(factory, **kwargs):
     """Build on the meta device: counting parameters needs no memory or init time."""
     with torch.device("meta"):
         return factory(**kwargs)
+
+
+def resume_matches_straight_run(make, out: Path, stop: int):
+    """Train ``make(folder, resume)`` straight through, and once more interrupted at step ``stop``
+    and resumed; assert that the resumed run starts at ``stop`` and ends with the straight run's
+    weights, every network and plugin module bit for bit. Returns (straight, resumed)."""
+    straight = make(out / "straight", False)
+    straight.fit()
+    with stop_after(stop), pytest.raises(Interrupted):
+        make(out / "resumed", False).fit()
+    resumed = make(out / "resumed", True)
+    assert resumed.step == stop
+    resumed.fit()
+    for name, module in straight.modules.items():
+        for (key, a), b in zip(module.state_dict().items(), resumed.modules[name].state_dict().values()):
+            assert torch.equal(a, b), f"{name}.{key} differs after resume"
+    return straight, resumed
+

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import stop_after, tiny_trainer
+from helpers import resume_matches_straight_run, tiny_trainer
 from i2i_core.cli import main
 from i2i_core.data import load_image, save_image
 from i2i_core.demo import DemoDataset
 from i2i_core.errors import ConfigError
 from i2i_core.step import Step
-from i2i_core.training import Interrupted, combine_terms
+from i2i_core.training import combine_terms
 
 # The test split of demo:shapes-styles carries an int "style" that the sample grid cannot stack
 # (i2i_core/visual.py); the grids here read training items instead.
@@ -133,17 +133,8 @@ def test_odd_batches_are_refused(tmp_path):
 
 
 def test_bicyclegan_resume_is_exact(tmp_path):
-    straight = tiny("bicyclegan", tmp_path / "straight", 6, log_every=2)
-    straight.fit()
-    first = tiny("bicyclegan", tmp_path / "resumed", 6, log_every=2)
-    with stop_after(3), pytest.raises(Interrupted):
-        first.fit()
-    second = tiny("bicyclegan", tmp_path / "resumed", 6, log_every=2, resume=True)
-    assert second.step == 3
-    second.fit()
-    for name, net in straight.nets.items():
-        for (key, a), b in zip(net.state_dict().items(), second.nets[name].state_dict().values()):
-            assert torch.equal(a, b), f"{name}.{key} differs after resume"
+    resume_matches_straight_run(lambda out, resume: tiny("bicyclegan", out, 6, log_every=2, resume=resume),
+                                tmp_path, stop=3)
     rows = [(tmp_path / run / "metrics.jsonl").read_text().splitlines()[-1] for run in ("straight", "resumed")]
     assert rows[0] == rows[1]
 

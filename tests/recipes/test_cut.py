@@ -6,11 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import read_metrics, stop_after, tiny_build, tiny_trainer
+from helpers import read_metrics, resume_matches_straight_run, tiny_build, tiny_trainer
 from i2i_core.cli import main
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
-from i2i_core.training import Interrupted
 
 tiny = partial(tiny_trainer, sample_every=10 ** 6, resume="auto")
 
@@ -78,16 +77,7 @@ def test_translate_a_cut_run(cut_run, tmp_path):
 
 @pytest.mark.parametrize("name", ["cut", "fastcut"])
 def test_resume_is_exact_with_the_projection_heads(tmp_path, name):
-    straight = tiny(name, tmp_path / "straight", steps=4)
-    straight.fit()
-    with stop_after(2), pytest.raises(Interrupted):
-        tiny(name, tmp_path / "resumed", steps=4).fit()
-    resumed = tiny(name, tmp_path / "resumed", steps=4)
-    assert resumed.step == 2
-    resumed.fit()
-    for key, module in straight.modules.items():
-        for (param, a), b in zip(module.state_dict().items(), resumed.modules[key].state_dict().values()):
-            assert torch.equal(a, b), f"{key}.{param} differs after resume"
+    straight, _ = resume_matches_straight_run(lambda out, resume: tiny(name, out, steps=4), tmp_path, stop=2)
     assert set(straight.modules) == {"G", "D", "patchnce.G"}
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import stop_after, tiny_trainer
+from helpers import resume_matches_straight_run, tiny_trainer
 from i2i_core.cli import main
 from i2i_core.data import load_image, save_image
 from i2i_core.demo import DemoDataset
@@ -16,7 +16,6 @@ from i2i_core.errors import ConfigError
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
 from i2i_core.translate import load_translator
-from i2i_core.training import Interrupted
 
 # The test split of demo:shapes-styles carries an int "style" that the sample grid cannot stack
 # (i2i_core/visual.py); the grids here read training items instead.
@@ -135,17 +134,8 @@ def test_phases_and_update_counts(tmp_path):
 
 
 def test_resume_is_exact(tmp_path):
-    straight = tiny("dritpp", tmp_path / "straight", 6, log_every=2)
-    straight.fit()
-    first = tiny("dritpp", tmp_path / "resumed", 6, log_every=2)
-    with stop_after(4), pytest.raises(Interrupted):
-        first.fit()
-    second = tiny("dritpp", tmp_path / "resumed", 6, log_every=2, resume=True)
-    assert second.step == 4
-    second.fit()
-    for name, module in straight.modules.items():
-        for (key, a), b in zip(module.state_dict().items(), second.modules[name].state_dict().values()):
-            assert torch.equal(a, b), f"{name}.{key} differs after resume"
+    resume_matches_straight_run(lambda out, resume: tiny("dritpp", out, 6, log_every=2, resume=resume),
+                                tmp_path, stop=4)
     rows = [[json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
             for run in ("straight", "resumed")]
     assert rows[0][-1] == rows[1][-1]

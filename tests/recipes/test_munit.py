@@ -5,12 +5,11 @@ import math
 import pytest
 import torch
 
-from helpers import read_metrics, stop_after, tiny_trainer
+from helpers import read_metrics, resume_matches_straight_run, tiny_trainer
 from i2i_core.cli import main
 from i2i_core.data import load_image, open_dataset, save_image
 from i2i_core.recipe import BuildOptions, build_recipe
 from i2i_core.step import Step
-from i2i_core.training import Interrupted
 
 STEPS = 80  # the shortest seeded run in which all three reconstruction terms fall by 5% or more
 
@@ -91,16 +90,8 @@ def test_translate_samples_and_style_from_a_trained_run(munit_run, tmp_path, cap
 
 def test_munit_resumes_exactly(tmp_path):
     sets = {"schedule.policy": "step"}  # the reference schedule: the lr changes at every step here
-    straight = trainer_for(tmp_path / "straight", 4, sets, batch=2)
-    straight.fit()
-    with stop_after(2), pytest.raises(Interrupted):
-        trainer_for(tmp_path / "resumed", 4, sets, batch=2).fit()
-    resumed = trainer_for(tmp_path / "resumed", 4, sets, batch=2, resume=True)
-    assert resumed.step == 2
-    resumed.fit()
-    for name, net in straight.nets.items():
-        for (key, a), b in zip(net.state_dict().items(), resumed.nets[name].state_dict().values()):
-            assert torch.equal(a, b), f"{name}.{key} differs after resume"
+    straight, resumed = resume_matches_straight_run(
+        lambda out, resume: trainer_for(out, 4, sets, batch=2, resume=resume), tmp_path, stop=2)
     for name, opt in straight.optimizers.items():
         assert opt.param_groups[0]["lr"] == resumed.optimizers[name].param_groups[0]["lr"] == 1e-4 * 0.5 ** 3
     assert read_metrics(tmp_path / "straight")[-1] == read_metrics(tmp_path / "resumed")[-1]
