@@ -99,6 +99,7 @@ def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, d
     files = [source] if source.is_file() else find_images(source)
     if not files:
         raise DataError(f"--input {source} holds no images")
+    targets = output_paths(files, source, out, samples)
     device = default_device(device)
     translator, nets = load_translator(checkpoint, weights, direction)
     nets = {name: net.to(device) for name, net in nets.items()}
@@ -122,16 +123,40 @@ def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, d
             code = style_code
             if code is None and translator.sample_code is not None:
                 code = translator.sample_code(1, generator, device)
-            outputs = {path.stem: translate_image(translator, nets, image, code)}
+            results = [translate_image(translator, nets, image, code)]
         else:
-            outputs = {f"{path.stem}_{k}": translate_image(translator, nets, image,
-                                                           translator.sample_code(1, generator, device))
-                       for k in range(samples)}
-        for stem, result in outputs.items():
+            results = [translate_image(translator, nets, image, translator.sample_code(1, generator, device))
+                       for _ in range(samples)]
+        for result, target in zip(results, targets[path]):
             result = result.cpu()
             if gray_input and result.shape[0] == 3:  # 1-channel in gives 1-channel out
                 result = (result * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
-            target = out / f"{stem}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
             save_image(result, target)
             written.append(target)
     return written
+
+
+def output_paths(files: list[Path], source: Path, out: Path, samples: int | None) -> dict:
+    """Each input's output files: ``OUT/<its folder under --input>/<stem>.png`` (``<stem>_<k>.png``
+    with ``--samples``). Two inputs that would write one file, or an output that would replace an
+    input, are refused before anything is written."""
+    from .images import DataError
+
+    inputs = {path.resolve(): path for path in files}
+    owner: dict[Path, Path] = {}
+    targets = {}
+    for path in files:
+        folder = out / (path.parent.relative_to(source) if source.is_dir() else Path())
+        names = [f"{path.stem}.png"] if samples is None else [f"{path.stem}_{k}.png" for k in range(samples)]
+        targets[path] = [folder / name for name in names]
+        for target in targets[path]:
+            key = target.resolve()
+            if key in inputs:
+                raise DataError(f"--out {out}: translating {path} would overwrite the input {inputs[key]}; "
+                                f"choose an output folder that holds no input image")
+            if key in owner:
+                raise DataError(f"{owner[key]} and {path} would both be written to {target}; rename one of them "
+                                f"or translate them separately")
+            owner[key] = path
+    return targets

@@ -179,3 +179,21 @@ def json_rows(run_dir):
     import json
 
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_translate_keeps_subfolders_and_refuses_to_overwrite_or_collide(capsys, tmp_path, cyclegan_demo_run):
+    inputs = tmp_path / "inputs"
+    first, second = write_png(inputs / "sub1" / "y.png", (20, 20)), write_png(inputs / "sub2" / "y.png", (20, 20))
+    code, out, err = run(capsys, "translate", "--checkpoint", cyclegan_demo_run, "--input", inputs, "--out",
+                         tmp_path / "out")
+    assert code == 0 and "wrote 2 image(s)" in out, err
+    assert {p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")} == {
+        "sub1/y.png", "sub2/y.png"}
+    before = first.read_bytes()
+    expect_error(capsys, "translate", "--checkpoint", cyclegan_demo_run, "--input", inputs, "--out", inputs,
+                 match="would overwrite the input")
+    assert first.read_bytes() == before and second.is_file()  # nothing was written
+    write_png(inputs / "sub1" / "y.jpg", (20, 20))
+    expect_error(capsys, "translate", "--checkpoint", cyclegan_demo_run, "--input", inputs, "--out", tmp_path / "o2",
+                 match="sub1/y.png would both be written to")
+    assert not (tmp_path / "o2").exists()
