@@ -180,9 +180,19 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> str:
+        """Train to ``total_steps``; the run folder is locked meanwhile (a second process writing
+        it is refused; the lock goes with the process, however it ends)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        lock = runstate.hold_run_folder(self.out) if self.world.main else None
+        try:
+            return self._fit()
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def _fit(self) -> str:
         from tqdm import tqdm
 
-        self.out.mkdir(parents=True, exist_ok=True)
         self.write_config()
         if self.world.main:
             self.logbook.drop_rows_after(self.step)

@@ -7,6 +7,7 @@ order are pure functions of the step, so they need no state of their own.
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -121,3 +122,28 @@ def load(trainer, path: Path) -> None:
     if trainer.step >= trainer.total_steps:
         raise ConfigError(f"{path} is already at step {trainer.step}; pass --steps larger than that to continue")
     registry.hook().i2i_checkpoint_loaded(trainer=trainer, path=path)
+
+
+def hold_run_folder(out: Path):
+    """An exclusive lock on ``out/.lock`` (an open file: the operating system releases it when the
+    process ends, even by ``kill -9``), holding the holder's pid; ConfigError when another process
+    holds it. Where ``fcntl`` is missing (Windows) the folder is not locked."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    handle = open(out / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(f"{out} is being written by another i2i train process (pid {holder}); wait for it to end "
+                          f"or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+

@@ -147,3 +147,19 @@ def test_sigint_saves_a_checkpoint_then_exits(tmp_path):
     assert proc.returncode == 128 + signal.SIGINT, err
     state = ckpt.load(tmp_path / "checkpoints" / "latest.pt")
     assert state["step"] >= 1 and "--resume" in err
+
+
+def test_a_second_process_on_a_run_folder_in_use_is_refused_and_a_killed_one_leaves_no_lock(tmp_path, capsys):
+    train = ["train", "cyclegan", "--data", "demo", "--out", str(tmp_path), "--batch-size", "2", "--save-every", "10000"]
+    proc = subprocess.Popen([sys.executable, "-m", "i2i_core", *train, "--steps", "5000"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        lock, deadline = tmp_path / ".lock", time.time() + 120
+        while not (lock.is_file() and lock.read_text().strip()) and time.time() < deadline:
+            time.sleep(0.1)
+        assert main([*train, "--steps", "2"]) == 2
+        assert f"is being written by another i2i train process (pid {proc.pid})" in capsys.readouterr().err
+    finally:
+        proc.kill()
+        proc.wait()
+    assert main([*train, "--steps", "2"]) == 0  # SIGKILL released the lock
