@@ -146,7 +146,7 @@ def cmd_train(args) -> int:
     from .data import detect_channels
     from .recipe import BuildOptions, build_recipe
     from .runconfig import RunConfig
-    from .training import Trainer, TrainOptions
+    from .training import Trainer
 
     demo = args.data == "demo" or args.data.startswith("demo:")
     defaults = DEMO_DEFAULTS if demo else PAPER_DEFAULTS
@@ -173,13 +173,10 @@ def cmd_train(args) -> int:
         adds = args.adds
         run = {"data": args.data, "seed": args.seed, "direction": args.direction, "epochs": args.epochs,
                "steps": None, **{key: defaults[key] for key in ("save_every", "sample_every", "eval_every")}}
-    # What the run recorded (or the defaults of a fresh one), with this command's options on top.
-    options = TrainOptions(data=run["data"], out=args.out, steps=run["steps"] if args.steps is None else args.steps,
-                           epochs=run.get("epochs"), device=args.device, seed=run["seed"], direction=run["direction"],
-                           log_every=args.log_every, save_every=args.save_every or run["save_every"],
-                           sample_every=args.sample_every or run["sample_every"], keep=args.keep,
-                           workers=args.workers, precision=args.precision, compile=args.compile,
-                           eval_every=args.eval_every or run.get("eval_every"))
+    try:
+        options = _train_options(args, run)
+    except (TypeError, ValueError) as exc:  # attrs names the field: 'log_every' must be >= 1: 0
+        raise ConfigError(f"invalid option: {exc}") from None
     trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
     trainer.fit()
     distributed.shutdown(trainer.world)
@@ -189,6 +186,18 @@ def cmd_train(args) -> int:
     if trainer.options.data.startswith("demo"):
         print(_oracle_line(trainer, args.out))
     return 0
+
+
+def _train_options(args, run: dict):
+    """What the run recorded (or the defaults of a fresh one), with this command's options on top."""
+    from .training import TrainOptions
+
+    return TrainOptions(data=run["data"], out=args.out, steps=run["steps"] if args.steps is None else args.steps,
+                        epochs=run.get("epochs"), device=args.device, seed=run["seed"], direction=run["direction"],
+                        log_every=args.log_every, save_every=args.save_every or run["save_every"],
+                        sample_every=args.sample_every or run["sample_every"], keep=args.keep,
+                        workers=args.workers, precision=args.precision, compile=args.compile,
+                        eval_every=args.eval_every or run.get("eval_every"))
 
 
 def _oracle_line(trainer, out: Path) -> str:

@@ -42,8 +42,15 @@ class OptimSettings:
     """Base Adam settings shared by every optimiser of a recipe (each may scale or override them)."""
 
     lr: float = attrs.field(default=2e-4, converter=float, validator=v.gt(0.0))
-    betas: tuple = attrs.field(default=(0.5, 0.999), converter=lambda b: tuple(float(x) for x in b))
+    betas: tuple = attrs.field(default=(0.5, 0.999), converter=lambda b: tuple(float(x) for x in b),
+                               validator=lambda inst, attribute, value: _check_betas(attribute, value))
     weight_decay: float = attrs.field(default=0.0, converter=float, validator=v.ge(0.0))
+
+
+def _check_betas(attribute, value) -> None:
+    """Adam's two decay rates, each in [0, 1) (PyTorch refuses the rest only when the optimiser is built)."""
+    if value is not None and (len(value) != 2 or not all(0.0 <= b < 1.0 for b in value)):
+        raise ValueError(f"'{attribute.name}' must be two numbers in [0, 1), such as [0.5, 0.999]; got {list(value)}")
 
 
 def _optional_float(value):
@@ -56,9 +63,10 @@ class OptimizerSpec:
 
     modules: tuple = attrs.field(converter=tuple)
     lr_mult: float = attrs.field(default=1.0, converter=float, validator=v.gt(0.0))
-    betas: tuple | None = attrs.field(default=None, converter=lambda b: None if b is None else tuple(float(x) for x in b))
-    weight_decay: float | None = attrs.field(default=None, converter=_optional_float)
-    clip: float | None = attrs.field(default=None, converter=_optional_float)
+    betas: tuple | None = attrs.field(default=None, converter=lambda b: None if b is None else tuple(float(x) for x in b),
+                                      validator=lambda inst, attribute, value: _check_betas(attribute, value))
+    weight_decay: float | None = attrs.field(default=None, converter=_optional_float, validator=v.optional(v.ge(0.0)))
+    clip: float | None = attrs.field(default=None, converter=_optional_float, validator=v.optional(v.gt(0.0)))
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -115,7 +123,7 @@ class Schedule:
     policy: str = attrs.field(default="linear", validator=v.in_(["linear", "step", "constant"]))
     decay_start: float = attrs.field(default=0.5, converter=float, validator=[v.ge(0.0), v.le(1.0)])
     step_size: float = attrs.field(default=0.1, converter=float, validator=v.gt(0.0))
-    gamma: float = attrs.field(default=0.5, converter=float)
+    gamma: float = attrs.field(default=0.5, converter=float, validator=v.gt(0.0))
 
     def factor(self, step: int, total: int) -> float:
         if self.policy == "constant":

@@ -197,3 +197,16 @@ def test_translate_keeps_subfolders_and_refuses_to_overwrite_or_collide(capsys, 
     expect_error(capsys, "translate", "--checkpoint", cyclegan_demo_run, "--input", inputs, "--out", tmp_path / "o2",
                  match="sub1/y.png would both be written to")
     assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize("option, match", [
+    (["--log-every", "0"], "'log_every' must be >= 1"),
+    (["--workers", "-1"], "'workers' must be >= 0"),
+    (["--set", "optim.G.clip=-1"], "'clip' must be > 0.0"),
+    (["--set", "optim.betas=[2,3]"], "'betas' must be two numbers in [0, 1)"),
+    (["--set", "optim.G.weight_decay=-1"], "'weight_decay' must be >= 0.0"),
+])
+def test_numeric_settings_out_of_range_are_refused_before_training(capsys, tmp_path, option, match):
+    expect_error(capsys, "train", "cyclegan", "--data", "demo", "--out", tmp_path / "run", "--steps", "2", *option,
+                 match=match)
+    assert not (tmp_path / "run").exists()
