@@ -7,11 +7,11 @@ Training writes it, ``--resume`` reads it back from the run folder, ``i2i transl
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import attrs
 
+from .checkpoint import write_atomic
 from .errors import CheckpointError, ConfigError
 from .recipe import BuildOptions, Recipe, build_recipe
 
@@ -95,7 +95,6 @@ class RunConfig:
     def save(self, folder: Path) -> Path:
         """Write ``folder/config.json`` atomically."""
         target = Path(folder) / "config.json"
-        tmp = Path(folder) / ".config.json.tmp"
-        tmp.write_text(self.to_json())
-        os.replace(tmp, target)
+        text = self.to_json().encode()
+        write_atomic(target, lambda f: f.write(text))
         return target

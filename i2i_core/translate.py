@@ -131,8 +131,7 @@ def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, d
             result = result.cpu()
             if gray_input and result.shape[0] == 3:  # 1-channel in gives 1-channel out
                 result = (result * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            save_image(result, target)
+            save_image(result, target)  # makes the target's subfolder
             written.append(target)
     return written
 

@@ -56,11 +56,11 @@ class _CompiledForward:
     changing how dynamo behaves for anything else in the process."""
 
     def __init__(self, compiled):
+        import torch._dynamo  # loaded once here, not on every call
+
         self.compiled = compiled
 
     def __call__(self, *args, **kwargs):
-        import torch._dynamo
-
         with torch._dynamo.config.patch(suppress_errors=True):
             return self.compiled(*args, **kwargs)
 
