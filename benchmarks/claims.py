@@ -271,6 +271,8 @@ def parse_args(argv=None):
         parser.error(f"--seeds needs distinct seeds, got {args.seeds!r}")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file, not a folder")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out {args.out} is not empty; choose a new folder (runs are never overwritten)")
     return args, [CLAIMS[n] for n in names], seeds

@@ -142,6 +142,8 @@ def output_paths(files: list[Path], source: Path, out: Path, samples: int | None
     input, are refused before anything is written."""
     from .images import DataError
 
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file; translations go into a folder")
     inputs = {path.resolve(): path for path in files}
     owner: dict[Path, Path] = {}
     targets = {}

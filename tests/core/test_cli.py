@@ -197,6 +197,9 @@ def test_translate_keeps_subfolders_and_refuses_to_overwrite_or_collide(capsys, 
     expect_error(capsys, "translate", "--checkpoint", cyclegan_demo_run, "--input", inputs, "--out", tmp_path / "o2",
                  match="sub1/y.png would both be written to")
     assert not (tmp_path / "o2").exists()
+    (tmp_path / "a_file").write_text("")
+    expect_error(capsys, "translate", "--checkpoint", cyclegan_demo_run, "--input", inputs, "--out",
+                 tmp_path / "a_file", match="is a file; translations go into a folder")
 
 
 @pytest.mark.parametrize("option, match", [
