@@ -87,6 +87,10 @@ class LossPlugin:
 
     name: ClassVar[str] = ""
     roles: ClassVar[tuple[str, ...]] = ("G",)
+    # Named bundles of this plugin's settings for a recipe preset other than "paper" (as the
+    # recipes' own presets): ``--add NAME`` under ``--preset tiny`` starts from presets["tiny"],
+    # and the ``--add`` settings and ``--set`` still win. The paper defaults stay the fields'.
+    presets: ClassVar[dict[str, dict]] = {}
 
     weight: float = attrs.field(default=1.0, converter=float, validator=v.ge(0.0))
     phases: dict = attrs.field(factory=dict, converter=_phase_map)

@@ -187,7 +187,8 @@ def recipe(name: str, summary: str):
 def build_recipe(name: str, options: BuildOptions | None = None, sets: dict | None = None,
                  adds: list | None = None, defaults: dict | None = None) -> Recipe:
     """Build a registered recipe, apply ``defaults`` (settings a preset may override: the demo's
-    batch and length), its preset, add plugins, apply ``sets``, validate."""
+    batch and length), its preset, add plugins (each from its own preset of the same name, if it
+    has one), apply ``sets``, validate."""
     options = options or BuildOptions()
     recipe_obj = registry.get_recipe(name)(options)
     for key, value in (defaults or {}).items():
@@ -201,7 +202,7 @@ def build_recipe(name: str, options: BuildOptions | None = None, sets: dict | No
     for spec in adds or ():
         plugin_name, kwargs = parse_add(spec) if isinstance(spec, str) else spec
         cls = registry.get_loss(plugin_name)
-        plugin = make_plugin(cls, kwargs)
+        plugin = make_plugin(cls, {**cls.presets.get(options.preset, {}), **kwargs})
         recipe_obj.add(plugin)
     for key, value in (sets or {}).items():
         recipe_obj.set(key, value)

@@ -127,6 +127,9 @@ class PatchNCE(LossPlugin):
     """
 
     name = "patchnce"
+    # Dropped into a 32×32 demo recipe (``--add patchnce``): as many patches as an 8×8 layer has
+    # and heads to match, so the term costs about what CUT's tiny preset spends on it.
+    presets = {"tiny": {"num_patches": 64, "head_width": 64}}
 
     layers: tuple = attrs.field(default=CUT_LAYERS, converter=tuple,
                                 validator=v.deep_iterable(v.instance_of(str), v.min_len(1)))

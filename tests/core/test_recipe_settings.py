@@ -47,6 +47,15 @@ def test_presets_are_bundles_of_settings():
         build_recipe("cyclegan", BuildOptions(preset="huge"))
 
 
+def test_an_added_plugin_starts_from_its_own_preset_and_explicit_settings_win():
+    def patchnce(preset, adds="patchnce", sets=None):
+        return build_recipe("cyclegan", BuildOptions(image_size=32, preset=preset), adds=[adds], sets=sets).plugins["patchnce"]
+    assert (patchnce("paper").num_patches, patchnce("paper").head_width) == (256, 256)
+    assert (patchnce("tiny").num_patches, patchnce("tiny").head_width) == (64, 64)
+    assert patchnce("tiny", "patchnce:num_patches=32").num_patches == 32
+    assert patchnce("tiny", sets={"patchnce.head_width": "16"}).head_width == 16
+
+
 def test_add_parses_plugin_options_and_names_instances():
     assert parse_add("cycle:weight=2,pairs=[[\"a\",\"b\"]]") == ("cycle", {"weight": "2", "pairs": '[["a","b"]]'})
     r = build_recipe("cyclegan", BuildOptions(image_size=32), adds=["cycle:weight=2"])
