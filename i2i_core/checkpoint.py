@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, WriteError
 
 FORMAT = "i2i-checkpoint-1"
 
@@ -36,10 +36,30 @@ def write_atomic(path: str | os.PathLike, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        cause = _os_error(exc)
+        if cause is not None:  # torch.save buries ENOSPC under its own zip-writer errors
+            raise WriteError(f"cannot write {path}: {cause.strerror} (temporary file removed; "
+                             f"{'the previous file is kept' if path.exists() else 'nothing was written'})") from exc
         raise
     _fsync_dir(path.parent)
+
+
+def _os_error(exc: BaseException | None) -> OSError | None:
+    """The operating system's error behind ``exc``, following its cause and context."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.strerror:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Remove what interrupted :func:`write_atomic` calls left in ``folder`` (a ``kill -9`` in a
+    save). Only for the folder's one writer: another writer's temporary may still be in use."""
+    for stale in Path(folder).glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _umask() -> int:

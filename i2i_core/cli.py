@@ -2,17 +2,22 @@
 
 Bad input ends with one line on stderr naming what is wrong and exit status 2; a non-finite
 loss with status 3; SIGINT/SIGTERM save a checkpoint and exit with 128 + the signal number.
+``I2I_DEBUG=1`` prints the traceback above that line.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import signal
 import sys
+import traceback
 from pathlib import Path
 
 from . import distributed
 from . import plugins as registry
-from .errors import ConfigError, I2IError, Interrupted, NonFiniteLoss
+from .errors import ConfigError, I2IError, Interrupted, NonFiniteLoss, message
 
 # Demo data: the settings below the preset (a calibrated preset may change the batch and length).
 DEMO_DEFAULTS = {"preset": "tiny", "image_size": 32, "settings": {"data.batch_size": 8, "data.steps": 400},
@@ -176,7 +181,8 @@ def cmd_train(args) -> int:
     try:
         options = _train_options(args, run)
     except (TypeError, ValueError) as exc:  # attrs names the field: 'log_every' must be >= 1: 0
-        raise ConfigError(f"invalid option: {exc}") from None
+        raise ConfigError(f"invalid option: {message(exc)}") from None
+    _check_run_folder(args.out)
     trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
     trainer.fit()
     distributed.shutdown(trainer.world)
@@ -186,6 +192,15 @@ def cmd_train(args) -> int:
     if trainer.options.data.startswith("demo"):
         print(_oracle_line(trainer, args.out))
     return 0
+
+
+def _check_run_folder(out: Path) -> None:
+    """Refuse an --out that cannot become a run folder before anything is built or written."""
+    existing = next(folder for folder in (out, *out.parents) if folder.exists() or folder == Path(folder.anchor))
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is a file; a run goes into a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {existing} is not writable")
 
 
 def _train_options(args, run: dict):
@@ -261,13 +276,31 @@ def main(argv=None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:  # `i2i recipes NAME | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except (I2IError, DataError) as exc:
-        print(f"i2i: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc, 2)
+    except OSError as exc:
+        if exc.errno not in UNWRITABLE:
+            raise
+        return _fail(f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror, 2)
     except NonFiniteLoss as exc:
-        print(f"i2i: error: {exc}", file=sys.stderr)
-        return 3
+        return _fail(exc, 3)
     except Interrupted as exc:
         print(f"i2i: {exc}", file=sys.stderr)
         return 128 + exc.signum
+
+
+# A full disk or a folder i2i may not write: the user's to fix, so one line, not a traceback.
+UNWRITABLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _fail(exc, status: int) -> int:
+    if os.environ.get("I2I_DEBUG"):
+        traceback.print_exc()
+    print(f"i2i: error: {exc}", file=sys.stderr)
+    return status

@@ -11,5 +11,8 @@ def default_device(requested: str | None) -> torch.device:
     if requested:
         if requested.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("--device cuda requested but torch sees no CUDA device")
-        return torch.device(requested)
+        try:
+            return torch.device(requested)
+        except RuntimeError:
+            raise ConfigError(f"--device {requested!r} is not a device; use cpu, cuda or cuda:N") from None
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

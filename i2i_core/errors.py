@@ -17,6 +17,17 @@ class CheckpointError(I2IError):
     """A file that is not an i2i checkpoint, or one that would run code when loaded."""
 
 
+class WriteError(I2IError):
+    """A file that could not be written (a full disk, a read-only folder): the cause in one line."""
+
+
+def message(exc: BaseException) -> str:
+    """An exception's message on one line. attrs validators raise ValueError(message, attribute,
+    ...), whose str() is the whole tuple; torch messages may run over several lines."""
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _kept(checkpoint) -> str:
     return f"; last good checkpoint kept at {checkpoint}" if checkpoint else "; no checkpoint was written before it"
 

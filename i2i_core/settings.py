@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigError
+from .errors import ConfigError, message
 from .loss import LossPlugin, settable_fields
 
 
@@ -75,7 +75,7 @@ def apply_setting(recipe, key: str, raw) -> None:
         else:
             setattr(recipe.plugins[head], rest, value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid value {raw!r} for {key}: {exc}") from exc
+        raise ConfigError(f"invalid value {raw!r} for {key}: {message(exc)}") from exc
 
 
 def resolved(recipe) -> dict:
@@ -168,4 +168,4 @@ def make_plugin(cls, kwargs: dict) -> LossPlugin:
     try:
         return cls(**typed)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"plugin {cls.name!r}: {exc}") from exc
+        raise ConfigError(f"plugin {cls.name!r}: {message(exc)}") from exc

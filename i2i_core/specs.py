@@ -5,6 +5,7 @@ Each is an attrs class whose fields are settings (``--set nets.G.ngf=32``, ``opt
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import attrs
@@ -12,7 +13,7 @@ import torch
 from attrs import validators as v
 
 from . import plugins as registry
-from .errors import ConfigError
+from .errors import ConfigError, message
 
 
 @attrs.define(kw_only=True)
@@ -24,17 +25,33 @@ class NetSpec:
     init: str = attrs.field(default="normal", validator=v.in_(["normal", "xavier", "kaiming", "orthogonal", "none"]))
     init_gain: float = attrs.field(default=0.02, converter=float)
 
-    def build(self) -> torch.nn.Module:
+    def build(self, name: str = "net") -> torch.nn.Module:
+        """The network, refused in one line naming its settings (``nets.NAME.KEY``) when they
+        cannot make one: a negative size, an unknown norm, a width of 0 that leaves a layer empty."""
         from .nets import init_weights
 
         factory = registry.get_network(self.kind)
+        negative = [key for key, value in self.kwargs.items() if _is_int(value) and value < 0]
+        if negative:
+            raise ConfigError(f"nets.{name}.{negative[0]} must be >= 0, got {self.kwargs[negative[0]]}")
         try:
-            net = factory(**self.kwargs)
-        except TypeError as exc:
-            raise ConfigError(f"network kind {self.kind!r}: {exc}") from exc
+            with warnings.catch_warnings():  # a width of 0 is refused below, in one line
+                warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+                net = factory(**self.kwargs)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ConfigError(f"nets.{name} ({self.kind}) cannot be built from its settings: {message(exc)}") from exc
+        empty = [key for key, p in net.named_parameters() if p.numel() == 0]
+        if empty:
+            zeros = [f"nets.{name}.{key} = 0" for key, value in self.kwargs.items() if _is_int(value) and value == 0]
+            raise ConfigError(f"nets.{name} ({self.kind}) has an empty layer {empty[0]}"
+                              f"{' from ' + ', '.join(zeros) if zeros else ''}; widths must be at least 1")
         if self.init != "none":
             init_weights(net, self.init, self.init_gain)
         return net
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @attrs.define(kw_only=True)

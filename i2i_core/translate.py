@@ -29,7 +29,7 @@ def load_translator(checkpoint: Path | None = None, weights: Path | None = None,
     translator = recipe.translator(direction)
     nets = {}
     for name in translator.nets:
-        nets[name] = recipe.nets[name].build()
+        nets[name] = recipe.nets[name].build(name)
         nets[name].load_state_dict(state["nets"][name])
         nets[name].eval()
     return translator, nets

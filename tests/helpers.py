@@ -1,5 +1,5 @@
 """What the test files share: tiny training runs, a stop request at a chosen step, the metrics
-rows of a run, parameter counts. Imported as ``helpers`` (tests/ is on sys.path, as conftest.py's
+rows of a run, parameter counts, the command line's answer to bad input. Imported as ``helpers`` (tests/ is on sys.path, as conftest.py's
 folder)."""
 import contextlib
 import json
@@ -93,3 +93,21 @@ def resume_matches_straight_run(make, out: Path, stop: int):
             assert torch.equal(a, b), f"{name}.{key} differs after resume"
     return straight, resumed
 
+
+
+def cli(capsys, *argv):
+    """``i2i ARGV`` in this process: (exit status, stdout, stderr)."""
+    from i2i_core.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def expect_cli_error(capsys, *argv, match):
+    """``i2i ARGV`` fails as the README promises: exit status 2 and one line naming ``match``."""
+    code, _, err = cli(capsys, *argv)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert match in err, err
+    return err

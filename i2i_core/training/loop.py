@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader
 from .. import __version__
 from .. import distributed
 from .. import plugins as registry
-from ..errors import ConfigError, Interrupted, NonFiniteLoss
+from ..checkpoint import remove_temporaries
+from ..errors import ConfigError, I2IError, Interrupted, NonFiniteLoss, PluginError, message
 from ..loss import LossPlugin, summed
 from ..recipe import BuildOptions, Recipe
 from ..runconfig import RunConfig
@@ -55,7 +56,7 @@ class Trainer:
             raise ConfigError(f"--eval-every needs demo data (the oracle knows the true translation only there) and "
                               f"N >= 1; got {options.eval_every} with --data {options.data}")
 
-        self.nets = self.runtime.place({name: spec.build() for name, spec in recipe.nets.items()})
+        self.nets = self.runtime.place({name: spec.build(name) for name, spec in recipe.nets.items()})
         for k, (name, pool) in enumerate(sorted(recipe.state.items())):
             pool.reset((options.seed * 7919 + k) * 7 + self.world.rank)  # pools differ per rank
         self.plugins = recipe.active_plugins()
@@ -172,11 +173,23 @@ class Trainer:
                 for role in plugin.roles:
                     if plugin.phase_of(role) != phase.name:
                         continue
-                    term = plugin.loss(step, role).float()
+                    term = self._term(instance, plugin, step, role, iteration)
                     key = instance if role == "G" else f"{instance}/{role}"
                     self.logbook.record(key, term.detach(), iteration)
                     groups.setdefault(tuple(plugin.detach_from), []).append(plugin.weight * term)
         return combine_terms(groups, params, self.nets)
+
+    @staticmethod
+    def _term(instance: str, plugin, step: Step, role: str, iteration: int) -> torch.Tensor:
+        """``plugin.loss`` as a float; a plugin that raises (a third-party one calling a network
+        wrongly) is named with its role and step in one line instead of a traceback."""
+        try:
+            return plugin.loss(step, role).float()
+        except (I2IError, NonFiniteLoss, Interrupted, torch.cuda.OutOfMemoryError):
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {instance!r} ({plugin.name}) failed in its {role} term at step {iteration + 1}: "
+                              f"{type(exc).__name__}: {message(exc)}") from exc
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> str:
@@ -193,6 +206,9 @@ class Trainer:
     def _fit(self) -> str:
         from tqdm import tqdm
 
+        if self.world.main:  # the lock is held: a temporary here is an interrupted save's
+            for folder in (self.out, self.out / "checkpoints"):
+                remove_temporaries(folder)
         self.write_config()
         if self.world.main:
             self.logbook.drop_rows_after(self.step)

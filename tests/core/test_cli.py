@@ -7,14 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i_core.cli import main
 from i2i_core.nets import PatchGAN, ResnetGenerator
 
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from helpers import cli as run, expect_cli_error as expect_error
 
 
 def test_recipes_and_plugins_listings(capsys):
@@ -46,13 +41,6 @@ def unaligned(tmp_path):
         for k in range(2):
             write_png(tmp_path / "data" / f"train{side}" / f"{k}.png", (40, 36))
     return tmp_path / "data"
-
-
-def expect_error(capsys, *argv, match):
-    code, _, err = run(capsys, *argv)
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert match in err, err
 
 
 def test_bad_inputs_give_one_line_and_status_2(capsys, tmp_path, unaligned):

@@ -1,0 +1,118 @@
+"""Misuse and faults a hostile user met (issue 15): each gives one line naming what is at fault and
+exit status 2, never a traceback, and leaves nothing half-written behind."""
+import errno
+import subprocess
+import sys
+
+import attrs
+import pytest
+
+from i2i_core import checkpoint
+from i2i_core import plugins as registry
+from i2i_core.errors import WriteError
+from i2i_core.hooks import hookimpl
+from i2i_core.loss import LossPlugin
+
+from helpers import cli, expect_cli_error, tiny_trainer
+
+TRAIN = ("train", "cyclegan", "--data", "demo", "--steps", "1")
+
+
+@pytest.mark.parametrize("option, match", [
+    (["--set", "nets.G_AB.ngf=0"], "nets.G_AB.ngf = 0"),
+    (["--set", "nets.G_AB.ngf=-4"], "nets.G_AB.ngf must be >= 0, got -4"),
+    (["--set", "nets.D_A.norm=foo"], "nets.D_A (patchgan) cannot be built from its settings: unknown norm 'foo'"),
+    (["--set", "adversarial.mode=foo"], "adversarial.mode: 'mode' must be in ('lsgan'"),
+    (["--add", "r1:gamma=-1"], "plugin 'r1': 'gamma' must be >= 0"),
+    (["--device", "gpu"], "--device 'gpu' is not a device"),
+])
+def test_bad_network_settings_and_devices_are_one_line(capsys, tmp_path, option, match):
+    err = expect_cli_error(capsys, *TRAIN, "--out", tmp_path / "run", *option, match=match)
+    assert "Attribute(" not in err  # attrs' repr of the field
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_out_that_cannot_be_a_run_folder_is_refused(capsys, tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    expect_cli_error(capsys, *TRAIN, "--out", tmp_path / "a_file", match="a_file is a file; a run goes into a folder")
+    expect_cli_error(capsys, *TRAIN, "--out", tmp_path / "a_file" / "run", match="a_file is a file")
+    # Tests may run as root, which writes anywhere: the permission check is what is tested.
+    monkeypatch.setattr("os.access", lambda path, mode: str(path) != str(tmp_path / "locked"))
+    (tmp_path / "locked").mkdir()
+    expect_cli_error(capsys, *TRAIN, "--out", tmp_path / "locked" / "run", match="locked is not writable")
+
+
+def test_resume_with_an_empty_config_is_one_line(capsys, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("")
+    expect_cli_error(capsys, *TRAIN, "--out", tmp_path / "run", "--resume", match="config.json is not valid JSON")
+
+
+def test_a_full_disk_is_named_in_one_line_and_leaves_no_temporary(tmp_path):
+    def fill_disk(f):  # what torch.save does on ENOSPC: its zip writer fails while handling the OSError
+        f.write(b"partial")
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 282880 vs 282832")
+
+    with pytest.raises(WriteError, match="latest.pt: No space left on device .temporary file removed"):
+        checkpoint.write_atomic(tmp_path / "latest.pt", fill_disk)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_removes_the_temporaries_of_interrupted_saves(tmp_path):
+    stale = tmp_path / "run" / "checkpoints" / ".latest.pt.x1y2.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a checkpoint")
+    tiny_trainer("cyclegan", tmp_path / "run", 1).fit()
+    assert not stale.exists() and (stale.parent / "latest.pt").is_file()
+
+
+def test_a_closed_pipe_ends_the_listing_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "i2i_core", "recipes", "cyclegan"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # `| head` that has read enough, before i2i writes anything
+    _, err = proc.communicate(timeout=60)
+    assert err == b"" and proc.returncode == 141  # 128 + SIGPIPE, as a program killed by it
+
+
+@attrs.define(kw_only=True, eq=False)
+class Unconditioned(LossPlugin):
+    """A third party's penalty that calls pix2pix's conditional D without its condition."""
+
+    name = "unconditioned"
+    roles = ("D",)
+
+    def reads(self):
+        return ("real_B",)
+
+    def networks(self):
+        return ("D",)
+
+    def loss(self, step, role):
+        return step.net("D")(step["real_B"]).mean()
+
+
+@pytest.fixture
+def unconditioned_installed():
+    class Package:
+        @hookimpl
+        def i2i_losses(self):
+            return [Unconditioned]
+
+    package = Package()
+    registry.plugin_manager().register(package)
+    registry._losses.cache_clear()
+    yield
+    registry.plugin_manager().unregister(package)
+    registry._losses.cache_clear()
+
+
+def test_a_plugin_that_raises_is_named_with_its_role_and_step(capsys, tmp_path, monkeypatch, unconditioned_installed):
+    argv = ("train", "pix2pix", "--data", "demo", "--steps", "1", "--add", "unconditioned")
+    expect_cli_error(capsys, *argv, "--out", tmp_path / "a", match="plugin 'unconditioned' (unconditioned) failed in "
+                     "its D term at step 1: RuntimeError: Given groups=1, weight of size [16, 6, 4, 4], expected input[8, 3, 32, 32] to have 6 channels")
+    monkeypatch.setenv("I2I_DEBUG", "1")
+    code, _, err = cli(capsys, *argv, "--out", tmp_path / "b")
+    assert code == 2 and "Traceback" in err and err.strip().splitlines()[-1].startswith("i2i: error: plugin")
