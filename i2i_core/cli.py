@@ -168,7 +168,10 @@ def cmd_train(args) -> int:
         size = args.image_size or defaults["image_size"]
         _check_image_size(size)
         paired = registry.get_recipe(args.recipe)(BuildOptions()).data.paired
-        in_ch, out_ch = (3, 3) if demo else detect_channels(args.data, args.direction, paired)
+        notes = []
+        in_ch, out_ch = (3, 3) if demo else detect_channels(args.data, args.direction, paired, notes)
+        for note in notes:
+            print(f"i2i: {note}")
         build = BuildOptions(image_size=size, in_channels=in_ch, out_channels=out_ch,
                              preset=args.preset or defaults["preset"])
         sets = dict(args.sets)

@@ -115,7 +115,10 @@ class AlignedFolder(torch.utils.data.Dataset):
                  preprocess: Preprocess | None = None):
         root = existing_root(root)
         self.files = image_list(phase_folder(root, phase, ""))
-        check_headers(self.files)
+        for path, (width, _, _) in zip(self.files, check_headers(self.files)):
+            if width < 2:
+                raise DataError(f"{path} is {width} pixel wide: an aligned file holds A and B side by side, "
+                                f"so it needs at least 2")
         self.channels_A, self.channels_B = channels_A, channels_B
         self.preprocess = preprocess or Preprocess()
 
@@ -154,18 +157,28 @@ class SwapAB(torch.utils.data.Dataset):
         return getattr(self.dataset, name)
 
 
-def detect_channels(spec: str, direction: str = "AtoB", paired: bool = False) -> tuple[int, int]:
-    """(input, output) channel counts of a data folder (or of ``A.png,B.png``), from the first image
-    of each domain."""
+def detect_channels(spec: str, direction: str = "AtoB", paired: bool = False,
+                    notes: list | None = None) -> tuple[int, int]:
+    """(input, output) channel counts of a data folder (or of ``A.png,B.png``), from every file's
+    header: a domain that mixes gray and colour files is colour, and ``notes`` gets a line saying so."""
     if "," in spec:
         counts = tuple(file_channels(path) for path in single_image_paths(spec))
         return counts if direction == "AtoB" else counts[::-1]
     root = existing_root(spec)
     if paired:
-        first = image_list(phase_folder(root, "train", ""))[0]
-        return (file_channels(first),) * 2
-    counts = tuple(file_channels(image_list(phase_folder(root, "train", side))[0]) for side in "AB")
+        return (_domain_channels(phase_folder(root, "train", ""), notes),) * 2
+    counts = tuple(_domain_channels(phase_folder(root, "train", side), notes) for side in "AB")
     return counts if direction == "AtoB" else counts[::-1]
+
+
+def _domain_channels(folder, notes: list | None) -> int:
+    files = image_list(folder)
+    counts = [header[2] for header in check_headers(files)]
+    gray = counts.count(1)
+    if 0 < gray < len(counts) and notes is not None:
+        notes.append(f"{folder} mixes {gray} gray and {len(counts) - gray} colour images: "
+                     f"training it in colour (gray images repeated on 3 channels)")
+    return max(counts)
 
 
 def open_dataset(spec: str, *, paired: bool, phase: str, image_size: int, channels: int = 3,

@@ -4,6 +4,13 @@
 class I2IError(ValueError):
     """Bad input from the user: a file, option, plugin or recipe at fault, named in the message."""
 
+    def __str__(self) -> str:
+        text = super().__str__()
+        if text.startswith("Caught ") and "Original Traceback" in text:  # re-raised from a DataLoader worker
+            last = text.rstrip().splitlines()[-1]  # "i2i_core.images.DataError: FILE: cannot read image (...)"
+            return last.split(": ", 1)[-1]
+        return text
+
 
 class ConfigError(I2IError):
     """An unknown or invalid setting (``--set``, ``--add``, a CLI option)."""

@@ -4,6 +4,8 @@ it, so neither needs the other's module for these.
 """
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -63,26 +65,54 @@ def load_image(path, channels: int | None = 3) -> torch.Tensor:
     return tensor if channels is None else to_channels(tensor, channels)
 
 
+def _channels(mode: str) -> int:
+    return 1 if mode in GRAY_MODES or mode in SIXTEEN_BIT_MODES or mode == "F" else 3
+
+
 def file_channels(path) -> int:
     """1 for a gray image file, 3 otherwise, from its header alone."""
+    return read_header(path)[2]
+
+
+def read_header(path) -> tuple[int, int, int]:
+    """(width, height, channels) of an image file, its structure checked without decoding it;
+    a DataError naming the file when it is broken. Each file is read once while it is unchanged:
+    the channel count and the dataset both ask before step 1."""
     try:
-        with Image.open(path) as image:
-            return 1 if image.mode in GRAY_MODES or image.mode in SIXTEEN_BIT_MODES or image.mode == "F" else 3
+        stat = Path(path).stat()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read image ({error.strerror})") from None
+    return _read_header(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _read_header(path: str, mtime: int, size: int) -> tuple[int, int, int]:
+    try:
+        with Image.open(path) as image:  # parses the header only
+            width, height = image.size
+            if 0 in image.size:
+                raise ValueError(f"empty size {image.size}")
+            mode, kind = image.mode, image.format
+            image.verify()  # chunk checksums and structure, no decoding (PNG; a no-op for JPEG)
+        if kind == "JPEG" and not _ends_with_eoi(path):
+            with Image.open(path) as image:  # decoding names a truncated file; data after the image is fine
+                image.load()
     except READ_ERRORS as error:
         raise DataError(f"{path}: cannot read image ({error})") from None
+    return width, height, _channels(mode)
 
 
-def check_headers(paths) -> None:
-    """Open every file and check its header, without decoding pixels, so a broken file stops the
-    run before step 1 instead of in the middle of an epoch."""
-    for path in paths:
-        try:
-            with Image.open(path) as image:  # parses the header only
-                if 0 in image.size:
-                    raise ValueError(f"empty size {image.size}")
-                image.verify()  # chunk checksums and structure, no decoding
-        except READ_ERRORS as error:
-            raise DataError(f"{path}: cannot read image ({error})") from None
+def _ends_with_eoi(path: str) -> bool:
+    """Whether a JPEG's last bytes hold its end-of-image marker, which a truncated file lacks."""
+    with open(path, "rb") as f:
+        f.seek(max(0, os.fstat(f.fileno()).st_size - 1024))
+        return b"\xff\xd9" in f.read()
+
+
+def check_headers(paths) -> list[tuple[int, int, int]]:
+    """Every file's (width, height, channels), so a broken file stops the run before step 1
+    instead of in the middle of an epoch."""
+    return [read_header(path) for path in paths]
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

@@ -1,13 +1,18 @@
 """Misuse and faults a hostile user met (issue 15): each gives one line naming what is at fault and
 exit status 2, never a traceback, and leaves nothing half-written behind."""
 import errno
+import json
 import subprocess
 import sys
 
 import attrs
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from i2i_core import checkpoint
+from i2i_core.data import DataError, Preprocess, UnalignedFolders
 from i2i_core import plugins as registry
 from i2i_core.errors import WriteError
 from i2i_core.hooks import hookimpl
@@ -116,3 +121,49 @@ def test_a_plugin_that_raises_is_named_with_its_role_and_step(capsys, tmp_path, 
     monkeypatch.setenv("I2I_DEBUG", "1")
     code, _, err = cli(capsys, *argv, "--out", tmp_path / "b")
     assert code == 2 and "Traceback" in err and err.strip().splitlines()[-1].startswith("i2i: error: plugin")
+
+
+# -- data --------------------------------------------------------------------------------------
+def write_image(path, width=40, height=36, mode="RGB", format=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shape = (height, width) if mode == "L" else (height, width, 3)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8), mode).save(path, format)
+    return path
+
+
+def test_a_domain_that_starts_gray_trains_in_colour_and_says_so(capsys, tmp_path):
+    write_image(tmp_path / "data" / "trainA" / "0_first.png", mode="L")
+    for k in (1, 2):
+        write_image(tmp_path / "data" / "trainA" / f"{k}.png")
+        write_image(tmp_path / "data" / "trainB" / f"{k}.png")
+    code, out, err = cli(capsys, "train", "cyclegan", "--data", tmp_path / "data", "--out", tmp_path / "run", "--steps",
+                         "1", "--image-size", "32", "--preset", "tiny", "--workers", "0")
+    assert code == 0, err
+    assert [line for line in out.splitlines() if "mixes" in line] == [
+        f"i2i: {tmp_path / 'data' / 'trainA'} mixes 1 gray and 2 colour images: training it in colour "
+        "(gray images repeated on 3 channels)"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["build"]["in_channels"] == 3
+
+
+def test_broken_files_are_named_before_step_1(capsys, tmp_path):
+    jpeg = write_image(tmp_path / "data" / "trainA" / "cut.jpg")
+    write_image(tmp_path / "data" / "trainB" / "0.png")
+    jpeg.write_bytes(jpeg.read_bytes()[:-200])  # a truncated download: PIL's header check alone passes it
+    expect_cli_error(capsys, *TRAIN[:2], "--data", tmp_path / "data", "--out", tmp_path / "run",
+                     match="cut.jpg: cannot read image (image file is truncated")
+    write_image(tmp_path / "pairs" / "train" / "ok.png", width=80)
+    write_image(tmp_path / "pairs" / "train" / "thin.png", width=1)
+    expect_cli_error(capsys, "train", "pix2pix", "--data", tmp_path / "pairs", "--out", tmp_path / "run",
+                     match="thin.png is 1 pixel wide: an aligned file holds A and B side by side")
+
+
+def test_a_file_broken_during_training_is_named_in_one_line_from_a_loader_worker(tmp_path):
+    jpeg = write_image(tmp_path / "trainA" / "late.jpg")
+    write_image(tmp_path / "trainB" / "0.png")
+    dataset = UnalignedFolders(tmp_path, preprocess=Preprocess(load_size=32, crop_size=32))
+    jpeg.write_bytes(jpeg.read_bytes()[:-200])
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=[[(0, 0)]], num_workers=1)
+    with pytest.raises(DataError) as caught:
+        next(iter(loader))
+    assert str(caught.value).startswith(f"{jpeg}: cannot read image (image file is truncated")
+    assert len(str(caught.value).splitlines()) == 1
