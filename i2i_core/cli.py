@@ -129,6 +129,7 @@ def cmd_recipes(args) -> int:
         roles = ", ".join(f"{role}→{plugin.phase_of(role)}" for role in plugin.roles)
         print(f"  {instance}  ({plugin.name}; weight {plugin.weight:g}; {roles})")
     print("presets: paper (default), " + ", ".join(recipe.presets))
+    print(f"image sizes (--image-size): {recipe.image_sizes}")
     print("settings (--set KEY=VALUE), with their defaults:")
     for key, value in recipe.resolved().items():
         print(f"  {key} = {json.dumps(value)}")
@@ -140,11 +141,6 @@ def cmd_plugins(args) -> int:
     for name in sorted(registry.losses()):
         print(f"{name}  {owners[name]}")
     return 0
-
-
-def _check_image_size(size: int) -> None:
-    if size < 32 or size > 512 or size & (size - 1):
-        raise ConfigError(f"--image-size must be a power of two from 32 to 512, got {size}")
 
 
 def cmd_train(args) -> int:
@@ -166,8 +162,9 @@ def cmd_train(args) -> int:
         if (args.out / "checkpoints" / "latest.pt").exists():
             raise ConfigError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
         size = args.image_size or defaults["image_size"]
-        _check_image_size(size)
-        paired = registry.get_recipe(args.recipe)(BuildOptions()).data.paired
+        described = registry.get_recipe(args.recipe)(BuildOptions())
+        described.image_sizes.check(size, args.recipe)
+        paired = described.data.paired
         notes = []
         in_ch, out_ch = (3, 3) if demo else detect_channels(args.data, args.direction, paired, notes)
         for note in notes:

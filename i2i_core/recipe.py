@@ -17,8 +17,8 @@ from . import plugins as registry
 from .errors import ConfigError, PluginError
 from .loss import LossPlugin
 from .settings import apply_setting, make_plugin, parse_add, resolved, settings_of
-from .specs import (BuildOptions, DataSpec, NetSpec, OptimizerSpec, OptimSettings, Phase,  # noqa: F401 (re-exported)
-                    Schedule, Translator)
+from .specs import (BuildOptions, DataSpec, ImageSizes, NetSpec, OptimizerSpec, OptimSettings,  # noqa: F401 (re-exported)
+                    Phase, Schedule, Translator)
 
 
 
@@ -44,6 +44,7 @@ class Recipe:
     visuals: tuple = ("real_A", "fake_B", "rec_A")
     translators: dict = attrs.field(factory=lambda: {"AtoB": "G_AB"})
     presets: dict = attrs.field(factory=dict)
+    image_sizes: ImageSizes = attrs.field(factory=ImageSizes)  # what the CLI accepts as --image-size
 
     # -- composition ---------------------------------------------------------------------------
     def add(self, plugin: LossPlugin, instance: str | None = None) -> str:

@@ -169,6 +169,30 @@ class DataSpec:
     steps: int | None = attrs.field(default=None, validator=v.optional([v.instance_of(int), v.ge(1)]))
 
 
+@attrs.frozen
+class ImageSizes:
+    """The square training sizes (``--image-size``) a recipe's networks take: from ``low`` to
+    ``high``, powers of two (a U-Net's depth is log2 of the size) or multiples of ``multiple``
+    (a ResNet generator halves the size twice and doubles it back)."""
+
+    low: int = 32
+    high: int = 512
+    powers_of_two: bool = True
+    multiple: int = 4
+
+    def accepts(self, size: int) -> bool:
+        shape_ok = size & (size - 1) == 0 if self.powers_of_two else size % self.multiple == 0
+        return self.low <= size <= self.high and shape_ok
+
+    def __str__(self) -> str:
+        kind = "a power of two" if self.powers_of_two else f"a multiple of {self.multiple}"
+        return f"{kind} from {self.low} to {self.high}"
+
+    def check(self, size: int, recipe: str) -> None:
+        if not self.accepts(size):
+            raise ConfigError(f"--image-size must be {self} for recipe {recipe!r}, got {size}")
+
+
 @attrs.define(kw_only=True)
 class BuildOptions:
     """What a recipe needs to know to choose its networks."""

@@ -17,15 +17,15 @@ from i2i_core.training import Interrupted, Trainer, TrainOptions
 SHARED_STEPS = 400  # the length of conftest.py's shared CycleGAN run
 
 
-def tiny_build() -> BuildOptions:
-    """32×32 images and the recipe's ``tiny`` preset."""
-    return BuildOptions(image_size=32, preset="tiny")
+def tiny_build(image_size: int = 32) -> BuildOptions:
+    """32×32 images (or ``image_size``) and the recipe's ``tiny`` preset."""
+    return BuildOptions(image_size=image_size, preset="tiny")
 
 
 def tiny_trainer(recipe: str, out: Path, steps: int, *, data: str = "demo", batch: int | None = 2,
                  sets: dict | None = None, adds: list | None = None, resume: bool | str = False,
-                 sample_every: int | None = None, sample_dataset=None, **train) -> Trainer:
-    """A Trainer for a short run of ``recipe`` built with ``tiny_build()``.
+                 sample_every: int | None = None, sample_dataset=None, image_size: int = 32, **train) -> Trainer:
+    """A Trainer for a short run of ``recipe`` built with ``tiny_build(image_size)``.
 
     ``batch`` is set as data.batch_size ahead of ``sets``, which may override it (None: the
     recipe's own batch size). ``adds`` go to the recipe and to the trainer. ``resume`` is a bool,
@@ -33,7 +33,7 @@ def tiny_trainer(recipe: str, out: Path, steps: int, *, data: str = "demo", batc
     ``steps`` (one sample grid, at the end). Further keywords are TrainOptions fields (log_every,
     save_every, keep, ...); those not given keep TrainOptions' defaults.
     """
-    build = tiny_build()
+    build = tiny_build(image_size)
     settings = {"data.batch_size": batch, **(sets or {})} if batch is not None else dict(sets or {})
     built = build_recipe(recipe, build, sets=settings, adds=adds)
     sample_every = steps if sample_every is None else sample_every

@@ -20,7 +20,7 @@ a coin from torch's generator decides each step whether G's whole input is mirro
 """
 import torch
 
-from i2i_core.recipe import (BuildOptions, DataSpec, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
+from i2i_core.recipe import (BuildOptions, DataSpec, ImageSizes, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
                              Schedule, recipe)
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.patchnce import PatchNCE
@@ -67,6 +67,7 @@ def _cut_family(o: BuildOptions, name: str, nce_weight: float, fast: bool, epoch
         visuals=("real_A", "fake_B"),
         translators={"AtoB": "G"},
         presets={"tiny": TINY},
+        image_sizes=ImageSizes(powers_of_two=False, multiple=4),  # ResNet generators: any multiple of 4
     )
     r.add(Adversarial(mode="lsgan", terms=[("D", "real_B", "fake_B")]))
     # The identity path feeds real_B to G, so it needs both domains to have G's input channels.

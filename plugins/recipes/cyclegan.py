@@ -14,7 +14,7 @@ Identity is on by default, as in the reference code (the paper used it for paint
 and off when the two domains have different channel counts.
 """
 from i2i_core.pool import ImagePool
-from i2i_core.recipe import (BuildOptions, DataSpec, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
+from i2i_core.recipe import (BuildOptions, DataSpec, ImageSizes, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
                              Schedule, recipe)
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.cycle import Cycle
@@ -63,6 +63,7 @@ def cyclegan(o: BuildOptions) -> Recipe:
         visuals=("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"),
         translators={"AtoB": "G_AB", "BtoA": "G_BA"},
         presets={"tiny": TINY},
+        image_sizes=ImageSizes(powers_of_two=False, multiple=4),  # ResNet generators: any multiple of 4
     )
     r.add(Adversarial(mode="lsgan", terms=[("D_B", "real_B", "fake_B", "fake_B_pool"),
                                            ("D_A", "real_A", "fake_A", "fake_A_pool")]))

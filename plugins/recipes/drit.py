@@ -59,7 +59,7 @@ it with the disentangling terms.
 import torch
 
 from i2i_core.errors import ConfigError
-from i2i_core.recipe import (BuildOptions, DataSpec, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
+from i2i_core.recipe import (BuildOptions, DataSpec, ImageSizes, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
                              Schedule, Translator, recipe)
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.code_l2 import CodeL2
@@ -164,6 +164,7 @@ def build(o: BuildOptions, name: str, mode_seeking: bool) -> Recipe:
         inputs=("real_A", "real_B"),
         visuals=("real_A", "real_B", "transfer_B", "transfer_A"),
         presets={"tiny": TINY},
+        image_sizes=ImageSizes(powers_of_two=False, multiple=4),  # any multiple of 4; 216 is the reference crop
     )
     r.translators = {"AtoB": translator(r, "A", "B"), "BtoA": translator(r, "B", "A")}
 

@@ -41,7 +41,7 @@ that for edges2shoes).
 import torch
 
 from i2i_core.nets.munit import discriminator_layers_for
-from i2i_core.recipe import (BuildOptions, DataSpec, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
+from i2i_core.recipe import (BuildOptions, DataSpec, ImageSizes, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
                              Schedule, Translator, recipe)
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.cycle import Cycle
@@ -125,6 +125,7 @@ def munit(o: BuildOptions) -> Recipe:
         data=DataSpec(paired=False, batch_size=1, load_size=o.image_size, flip=True, epochs=20),
         visuals=("real_A", "self_recon_A", "fake_B", "real_B", "self_recon_B", "fake_A"),
         presets={"tiny": TINY},
+        image_sizes=ImageSizes(powers_of_two=False, multiple=4),  # two stride-2 convs, two upsamplings
     )
     r.translators = {"AtoB": translator(r, "G_A", "G_B"), "BtoA": translator(r, "G_B", "G_A")}
     r.add(Adversarial(mode="lsgan", d_factor=1.0, terms=[("D_A", "real_A", "fake_A", "fake_A_for_D"),

@@ -61,8 +61,10 @@ def test_bad_inputs_give_one_line_and_status_2(capsys, tmp_path, unaligned):
                  match="unknown setting 'cycle.wieght'")
     expect_error(capsys, "train", "pix2pix", "--data", "demo", "--out", out, "--add", "cycle",
                  match="plugin 'cycle' reads 'rec_A'")
-    expect_error(capsys, "train", "cyclegan", "--data", "demo", "--out", out, "--image-size", "48",
-                 match="--image-size must be a power of two from 32 to 512")
+    expect_error(capsys, "train", "cyclegan", "--data", "demo", "--out", out, "--image-size", "50",
+                 match="--image-size must be a multiple of 4 from 32 to 512 for recipe 'cyclegan', got 50")
+    expect_error(capsys, "train", "pix2pix", "--data", "demo", "--out", out, "--image-size", "48",
+                 match="--image-size must be a power of two from 32 to 512 for recipe 'pix2pix', got 48")
     expect_error(capsys, "train", "cyclegan", "--data", "demo:nope", "--out", out, match="shapes")
     expect_error(capsys, "train", "cyclegan", "--out", out, match="--data")
 

@@ -17,6 +17,7 @@ from i2i_core import plugins as registry
 from i2i_core.errors import WriteError
 from i2i_core.hooks import hookimpl
 from i2i_core.loss import LossPlugin
+from i2i_core.recipe import BuildOptions
 
 from helpers import cli, expect_cli_error, tiny_trainer
 
@@ -167,3 +168,15 @@ def test_a_file_broken_during_training_is_named_in_one_line_from_a_loader_worker
         next(iter(loader))
     assert str(caught.value).startswith(f"{jpeg}: cannot read image (image file is truncated")
     assert len(str(caught.value).splitlines()) == 1
+
+
+# -- image sizes -------------------------------------------------------------------------------
+def test_each_recipe_says_which_image_sizes_it_takes(capsys, tmp_path):
+    sizes = {name: factory(BuildOptions()).image_sizes for name, factory in registry.recipes().items()}
+    assert sizes["drit"].accepts(216) and not sizes["drit"].accepts(218)  # the reference crop
+    assert sizes["cyclegan"].accepts(36) and not sizes["pix2pix"].accepts(48)  # a U-Net's depth is log2(size)
+    code, out, _ = cli(capsys, "recipes", "drit")
+    assert code == 0 and "image sizes (--image-size): a multiple of 4 from 32 to 512" in out
+    trainer = tiny_trainer("cyclegan", tmp_path / "run", 1, image_size=36)
+    trainer.fit()
+    assert trainer.batch_for(0)["real_A"].shape[-2:] == (36, 36)
