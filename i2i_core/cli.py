@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.compile the networks (auto: on CUDA only)")
     t.add_argument("--eval-every", type=int, metavar="N",
                    help="demo data: oracle mIoU every N steps into metrics.jsonl (default 100 on demo data)")
+    t.add_argument("--log", action="append", default=[], metavar="NAME",
+                   help="also send the logged values and sample grids to this logger: tensorboard, or one a "
+                        "plugin registers (repeatable)")
     t.add_argument("--set", dest="sets", action="append", default=[], type=_set_pair, metavar="KEY=VALUE")
     t.add_argument("--add", dest="adds", action="append", default=[], metavar="PLUGIN[:KEY=VALUE,...]")
 
@@ -212,7 +215,7 @@ def _train_options(args, run: dict):
                         log_every=args.log_every, save_every=args.save_every or run["save_every"],
                         sample_every=args.sample_every or run["sample_every"], keep=args.keep,
                         workers=args.workers, precision=args.precision, compile=args.compile,
-                        eval_every=args.eval_every or run.get("eval_every"))
+                        eval_every=args.eval_every or run.get("eval_every"), log=args.log)
 
 
 def _oracle_line(trainer, out: Path) -> str:

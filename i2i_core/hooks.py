@@ -38,6 +38,14 @@ def i2i_metrics():
     when ``--metrics`` names it. See ``i2i_core/metrics/registry.py`` for the ``Metric`` protocol."""
 
 
+@hookspec
+def i2i_loggers():
+    """Return a dict mapping a logger name (used in ``i2i train --log NAME``) to a class or factory
+    called with no arguments. For a run given ``--log NAME``, the trainer builds one object before
+    anything is written and registers it for the run's event hooks below (on rank 0 only); an
+    ``ImportError`` while building it ends the command with one line naming ``--log NAME``."""
+
+
 # --- event hooks: called by the trainer --------------------------------------------------------
 
 @hookspec
@@ -48,6 +56,12 @@ def i2i_train_start(trainer):
 @hookspec
 def i2i_step_end(trainer, step: int, logged: dict | None):
     """Called after every training step; ``logged`` is the metrics row when this step was logged, else None."""
+
+
+@hookspec
+def i2i_samples_saved(trainer, step: int, path):
+    """Called after a grid of sample translations (input | output | reconstruction rows) has been
+    written to ``path``, a PNG."""
 
 
 @hookspec

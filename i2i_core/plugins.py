@@ -98,6 +98,11 @@ def _metrics():
     return _registry("i2i_metrics", lambda factory: None)
 
 
+@functools.lru_cache(maxsize=None)
+def _loggers():
+    return _registry("i2i_loggers", lambda factory: None)
+
+
 def losses() -> dict:
     """Registered loss plugin classes by name."""
     return dict(_losses()["items"])
@@ -121,6 +126,11 @@ def metrics() -> dict:
     return dict(_metrics()["items"])
 
 
+def loggers() -> dict:
+    """Registered run loggers (``i2i train --log NAME``) by name."""
+    return dict(_loggers()["items"])
+
+
 def _lookup(table: dict, name: str, what: str):
     if name not in table:
         raise PluginError(f"unknown {what} {name!r}; valid: {', '.join(sorted(table))}")
@@ -141,7 +151,7 @@ def get_network(kind: str):
 
 def reset():
     """Forget every loaded plugin (tests that install a package, then look again)."""
-    for cached in (plugin_manager, _losses, _recipes, _networks, _metrics):
+    for cached in (plugin_manager, _losses, _recipes, _networks, _metrics, _loggers):
         cached.cache_clear()
     importlib.invalidate_caches()
 

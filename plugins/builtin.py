@@ -2,8 +2,8 @@
 
 Discovery instead of lists: every public module of ``i2i_plugins`` contributes the LossPlugin
 subclasses it defines, every module of ``i2i_plugins.recipes`` its recipe factories, and every
-module of ``i2i_core.nets`` its ``NETWORK_KINDS``; a new built-in needs no line here. ``testing``
-(test support) is not loaded.
+module of ``i2i_core.nets`` its ``NETWORK_KINDS``, and every module of ``i2i_plugins.loggers`` its
+``LOGGERS``; a new built-in needs no line here. ``testing`` (test support) is not loaded.
 """
 import importlib
 import inspect
@@ -45,6 +45,14 @@ def i2i_networks():
     for module in _modules("i2i_core.nets"):
         kinds.update(getattr(module, "NETWORK_KINDS", {}))
     return kinds
+
+
+@hookimpl
+def i2i_loggers():
+    found = {}
+    for module in _modules("i2i_plugins.loggers"):
+        found.update(getattr(module, "LOGGERS", {}))
+    return found
 
 
 @hookimpl

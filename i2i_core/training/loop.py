@@ -24,7 +24,7 @@ from ..loss import LossPlugin, summed
 from ..recipe import BuildOptions, Recipe
 from ..runconfig import RunConfig
 from ..step import Step
-from . import runstate
+from . import runstate, watch
 from .logbook import LogBook
 from .options import TrainOptions
 from .runtime import Runtime
@@ -55,6 +55,7 @@ class Trainer:
         if options.eval_every is not None and (options.eval_every < 1 or not options.data.startswith("demo")):
             raise ConfigError(f"--eval-every needs demo data (the oracle knows the true translation only there) and "
                               f"N >= 1; got {options.eval_every} with --data {options.data}")
+        self.loggers = watch.build_loggers(options.log)
 
         self.nets = self.runtime.place({name: spec.build(name) for name, spec in recipe.nets.items()})
         for k, (name, pool) in enumerate(sorted(recipe.state.items())):
@@ -198,14 +199,13 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         lock = runstate.hold_run_folder(self.out) if self.world.main else None
         try:
-            return self._fit()
+            with watch.attached(self.loggers if self.world.main else []):
+                return self._fit()
         finally:
             if lock is not None:
                 lock.close()
 
     def _fit(self) -> str:
-        from tqdm import tqdm
-
         if self.world.main:  # the lock is held: a temporary here is an interrupted save's
             for folder in (self.out, self.out / "checkpoints"):
                 remove_temporaries(folder)
@@ -225,9 +225,7 @@ class Trainer:
         previous = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         status = "done"
         try:
-            bar = tqdm(total=self.total_steps, initial=self.step, desc=f"{self.recipe.name}", unit="step",
-                       dynamic_ncols=True, disable=None if self.world.main else True)
-            with bar:
+            with watch.progress(self) as bar:
                 for batch in loader:
                     iteration = self.step
                     self.train_step(self.runtime.batch(batch), iteration)
@@ -324,6 +322,7 @@ class Trainer:
 
         path = self.out / "samples" / f"step_{self.step:07d}.png"
         sample_grid(self.recipe, self.nets, self.sample_dataset, self.options.samples, self.device, path)
+        registry.hook().i2i_samples_saved(trainer=self, step=self.step, path=path)
         return path
 
 

@@ -24,3 +24,4 @@ class TrainOptions:
     eval_every: int | None = None  # demo data: score the oracle every N steps into metrics.jsonl
     precision: str = attrs.field(default="auto", validator=attrs.validators.in_(["auto", "bf16", "fp32"]))
     compile: str = attrs.field(default="auto", validator=attrs.validators.in_(["auto", "on", "off"]))
+    log: tuple = attrs.field(default=(), converter=tuple)  # --log NAME: loggers that plugins register
