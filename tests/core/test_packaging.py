@@ -41,7 +41,10 @@ def test_setuptools_finds_every_package():
 
 def test_wheel_holds_every_module(tmp_path):
     """Built from a copy of the tree with the installed setuptools (no download, a few seconds)."""
-    pytest.importorskip("setuptools.command.bdist_wheel", reason="needs setuptools >= 70.1 to build a wheel offline")
+    import setuptools
+
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip("building offline needs pyproject.toml's build requirement, setuptools >= 77")
     tree = tmp_path / "src"
     for name in ("pyproject.toml", "setup.py", "README.md"):
         (tree / name).parent.mkdir(exist_ok=True)
