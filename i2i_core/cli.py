@@ -57,13 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--image-size", type=int)
     t.add_argument("--preset")
     t.add_argument("--device")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, help="default 0")
     t.add_argument("--resume", action="store_true")
-    t.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
-    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--direction", choices=["AtoB", "BtoA"], help="default AtoB")
+    t.add_argument("--log-every", type=int, help="default 50")
     t.add_argument("--save-every", type=int)
     t.add_argument("--sample-every", type=int)
-    t.add_argument("--keep", type=int, default=0)
+    t.add_argument("--keep", type=int, help="default 0")
     t.add_argument("--workers", type=int)
     t.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="auto: bf16 autocast on CUDA (fp32 master weights), fp32 on CPU; fp32: the plain path")
@@ -149,18 +149,14 @@ def cmd_plugins(args) -> int:
 def cmd_train(args) -> int:
     from .data import detect_channels
     from .recipe import BuildOptions, build_recipe
-    from .runconfig import RunConfig
+    from .resume import load_for_resume, schedule_note
     from .training import Trainer
 
     demo = args.data == "demo" or args.data.startswith("demo:")
     defaults = DEMO_DEFAULTS if demo else PAPER_DEFAULTS
     if args.resume:
-        if not (args.out / "config.json").is_file():
-            raise ConfigError(f"--resume: {args.out} holds no run (no config.json)")
-        config = RunConfig.load(args.out)
-        if config.recipe != args.recipe:
-            raise ConfigError(f"--resume: {args.out} holds a {config.recipe!r} run, not {args.recipe!r}")
-        build, recipe, adds, run = config.build, config.build_recipe(), config.adds, config.train
+        config, recipe, run = load_for_resume(args)
+        build, adds = config.build, config.adds
     else:
         if (args.out / "checkpoints" / "latest.pt").exists():
             raise ConfigError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
@@ -169,7 +165,8 @@ def cmd_train(args) -> int:
         described.image_sizes.check(size, args.recipe)
         paired = described.data.paired
         notes = []
-        in_ch, out_ch = (3, 3) if demo else detect_channels(args.data, args.direction, paired, notes)
+        direction = args.direction or "AtoB"
+        in_ch, out_ch = (3, 3) if demo else detect_channels(args.data, direction, paired, notes)
         for note in notes:
             print(f"i2i: {note}")
         build = BuildOptions(image_size=size, in_channels=in_ch, out_channels=out_ch,
@@ -179,7 +176,7 @@ def cmd_train(args) -> int:
             sets["data.batch_size"] = args.batch_size
         recipe = build_recipe(args.recipe, build, sets=sets, adds=args.adds, defaults=defaults["settings"])
         adds = args.adds
-        run = {"data": args.data, "seed": args.seed, "direction": args.direction, "epochs": args.epochs,
+        run = {"data": args.data, "seed": args.seed or 0, "direction": direction, "epochs": args.epochs,
                "steps": None, **{key: defaults[key] for key in ("save_every", "sample_every", "eval_every")}}
     try:
         options = _train_options(args, run)
@@ -187,6 +184,9 @@ def cmd_train(args) -> int:
         raise ConfigError(f"invalid option: {message(exc)}") from None
     _check_run_folder(args.out)
     trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
+    note = schedule_note(recipe, run.get("steps"), trainer.total_steps, trainer.step) if args.resume else None
+    if note and trainer.world.main:
+        print(note)
     trainer.fit()
     distributed.shutdown(trainer.world)
     if not trainer.world.main:  # under torchrun, rank 0 reports for all
@@ -210,12 +210,16 @@ def _train_options(args, run: dict):
     """What the run recorded (or the defaults of a fresh one), with this command's options on top."""
     from .training import TrainOptions
 
-    return TrainOptions(data=run["data"], out=args.out, steps=run["steps"] if args.steps is None else args.steps,
-                        epochs=run.get("epochs"), device=args.device, seed=run["seed"], direction=run["direction"],
-                        log_every=args.log_every, save_every=args.save_every or run["save_every"],
-                        sample_every=args.sample_every or run["sample_every"], keep=args.keep,
-                        workers=args.workers, precision=args.precision, compile=args.compile,
-                        eval_every=args.eval_every or run.get("eval_every"), log=args.log)
+    def given(value, recorded):  # 0 is given, and refused by the option's validator
+        return recorded if value is None else value
+
+    return TrainOptions(data=run["data"], out=args.out, steps=given(args.steps, run["steps"]), epochs=run.get("epochs"),
+                        device=args.device, seed=run["seed"], direction=run["direction"],
+                        log_every=given(args.log_every, run.get("log_every", 50)),
+                        save_every=given(args.save_every, run["save_every"]),
+                        sample_every=given(args.sample_every, run["sample_every"]),
+                        keep=given(args.keep, run.get("keep", 0)), workers=args.workers, precision=args.precision,
+                        compile=args.compile, eval_every=given(args.eval_every, run.get("eval_every")), log=args.log)
 
 
 def _oracle_line(trainer, out: Path) -> str:

@@ -80,14 +80,14 @@ def apply_setting(recipe, key: str, raw) -> None:
 
 def resolved(recipe) -> dict:
     """JSON-ready settings (what ``config.json`` records)."""
-    return {key: _jsonable(value) for key, value in settings_of(recipe).items()}
+    return {key: jsonable(value) for key, value in settings_of(recipe).items()}
 
 
-def _jsonable(value):
+def jsonable(value):
     if isinstance(value, tuple):
-        return [_jsonable(x) for x in value]
+        return [jsonable(x) for x in value]
     if isinstance(value, dict):
-        return {k: _jsonable(x) for k, x in value.items()}
+        return {k: jsonable(x) for k, x in value.items()}
     return value
 
 

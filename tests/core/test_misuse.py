@@ -180,3 +180,30 @@ def test_each_recipe_says_which_image_sizes_it_takes(capsys, tmp_path):
     trainer = tiny_trainer("cyclegan", tmp_path / "run", 1, image_size=36)
     trainer.fit()
     assert trainer.batch_for(0)["real_A"].shape[-2:] == (36, 36)
+
+
+# -- resume ------------------------------------------------------------------------------------
+def test_resume_refuses_what_would_change_the_run_and_stretches_the_schedule_it_says_so(capsys, tmp_path):
+    run = tmp_path / "run"
+    tiny_trainer("cyclegan", run, 2, sets={"schedule.policy": "linear"}, eval_every=100).fit()
+    capsys.readouterr()  # the progress lines
+    resume = ("train", "cyclegan", "--out", run, "--resume", "--steps", "3")
+    for option, match in [
+        (["--set", "bogus.key=1"], "unknown setting 'bogus.key' for recipe 'cyclegan'; valid keys:"),
+        (["--add", "nonexistent"], "unknown loss plugin 'nonexistent'"),
+        (["--set", "optim.lr=0.5"], "--set optim.lr=0.5 differs from the run's optim.lr = 0.0002"),
+        (["--add", "r1"], "--add r1 differs from the run's plugins (none added)"),
+        (["--batch-size", "4"], "--batch-size 4 differs from the run's 2"),
+        (["--image-size", "64"], "--image-size 64 differs from the run's 32"),
+        (["--preset", "paper"], "--preset paper differs from the run's tiny"),
+        (["--seed", "1"], "--seed 1 differs from the run's 0"),
+        (["--direction", "BtoA"], "--direction BtoA differs from the run's AtoB"),
+    ]:
+        expect_cli_error(capsys, *resume, "--data", "demo", *option, match=match)
+    expect_cli_error(capsys, *resume, "--data", tmp_path, match=f"--data {tmp_path} differs from the run's demo")
+    # What the run was given may be repeated; the length may change, and is recorded.
+    code, out, err = cli(capsys, *resume, "--data", "demo:shapes", "--set", "optim.lr=2e-4", "--batch-size", "2")
+    assert code == 0, err
+    assert ("i2i: the 2-step run continues to 3 steps: its linear learning-rate schedule is stretched to 3 steps "
+            "from step 2 on, so the run differs from a 3-step run started afresh") in out.splitlines()
+    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 3
