@@ -184,7 +184,7 @@ def cmd_train(args) -> int:
         raise ConfigError(f"invalid option: {message(exc)}") from None
     _check_run_folder(args.out)
     trainer = Trainer(recipe, options, build, adds=adds, resume=args.resume)
-    note = schedule_note(recipe, run.get("steps"), trainer.total_steps, trainer.step) if args.resume else None
+    note = schedule_note(recipe, config.train.get("steps"), trainer.total_steps, trainer.step) if args.resume else None
     if note and trainer.world.main:
         print(note)
     trainer.fit()

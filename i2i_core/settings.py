@@ -122,7 +122,8 @@ def coerce(raw, current, key: str = "value"):
             return tuple(value)
         if isinstance(value, str) and all(isinstance(x, str) for x in current):
             return (value,)  # a single name for a list of names
-        raise ConfigError(f"{key} expects a JSON list such as [0.5, 0.999], got {raw!r}")
+        example = json.dumps(jsonable(current)) if current else '["NAME"]'  # the field's own shape
+        raise ConfigError(f"{key} expects a JSON list such as {example}, got {raw!r}")
     if isinstance(current, str) and not isinstance(value, str):
         raise ConfigError(f"{key} expects a string, got {raw!r}")
     return value

@@ -31,6 +31,8 @@ TRAIN = ("train", "cyclegan", "--data", "demo", "--steps", "1")
     (["--set", "adversarial.mode=foo"], "adversarial.mode: 'mode' must be in ('lsgan'"),
     (["--add", "r1:gamma=-1"], "plugin 'r1': 'gamma' must be >= 0"),
     (["--device", "gpu"], "--device 'gpu' is not a device"),
+    (["--set", "cycle.pairs=5"], 'cycle.pairs expects a JSON list such as [["rec_A", "real_A"], ["rec_B", "real_B"]]'),
+    (["--set", "optim.betas=5"], "optim.betas expects a JSON list such as [0.5, 0.999]"),
 ])
 def test_bad_network_settings_and_devices_are_one_line(capsys, tmp_path, option, match):
     err = expect_cli_error(capsys, *TRAIN, "--out", tmp_path / "run", *option, match=match)
