@@ -199,7 +199,7 @@ def cmd_train(args) -> int:
 
 def _check_run_folder(out: Path) -> None:
     """Refuse an --out that cannot become a run folder before anything is built or written."""
-    existing = next(folder for folder in (out, *out.parents) if folder.exists() or folder == Path(folder.anchor))
+    existing = next(folder for folder in (out, *out.parents) if folder.exists())  # "." or "/" at worst
     if not existing.is_dir():
         raise ConfigError(f"--out {out}: {existing} is a file; a run goes into a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
