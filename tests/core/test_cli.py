@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from i2i_core.nets import PatchGAN, ResnetGenerator
+from i2i_core.recipe import BuildOptions, build_recipe
 
 from helpers import cli as run, expect_cli_error as expect_error
 
@@ -148,7 +149,7 @@ def test_training_on_folders_with_mixed_channels_and_sizes(capsys, tmp_path):
 
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["build"]["in_channels"] == 3 and config["build"]["out_channels"] == 1  # BtoA: RGB → gray
-    assert config["settings"]["identity.weight"] == 0.0
+    assert build_recipe("cyclegan", BuildOptions(**{**config["build"], "preset": "paper"})).plugins["identity"].weight == 0.0
     code, _, err = run(capsys, "translate", "--checkpoint", tmp_path / "run", "--input", data / "trainB" / "c0.png",
                        "--out", tmp_path / "out")
     assert code == 0, err

@@ -20,7 +20,7 @@ def common(recipe, *extra):
             "--log-every", "1", *extra]
 
 
-COMMON = common("cyclegan", "--set", "nets.G_AB.n_blocks=1", "--set", "nets.G_BA.n_blocks=1",
+COMMON = common("cyclegan", "--set", "nets.G_AB.n_blocks=1", "--set", "nets.G_BA.n_blocks=1", "--set", "identity.weight=5",
                 *no_norm("G_AB", "G_BA", "D_A", "D_B"))
 # Every location is a patch, so the NCE mean does not depend on the order each rank draws them in.
 CUT = common("cut", "--set", "nets.G.n_blocks=1", "--set", "patchnce.num_patches=4096", *no_norm("G", "D"))

@@ -137,7 +137,7 @@ def forward_counts(trainer, iteration: int) -> dict:
 FORWARDS = {
     "bicyclegan": {"D": 3, "D2": 3, "E": 2, "G": 1},  # G once on the encoded and random halves together
     "cut": {"D": 3, "G": 1},  # G once on cat(real_A, real_B)
-    "cyclegan": {"D_A": 3, "D_B": 3, "G_AB": 3, "G_BA": 3},  # fake, reconstruction, identity
+    "cyclegan": {"D_A": 3, "D_B": 3, "G_AB": 2, "G_BA": 2},  # fake, reconstruction (tiny: no identity)
     "divco": {"D": 3, "D2": 3, "E": 3, "G": 2},  # + DivCo's K + 2 outputs and their style codes
     "drit": {"D_A": 3, "D_A2": 3, "D_B": 3, "D_B2": 3, "E_a": 6, "E_c": 6, "G": 8},
     "dritpp": {"D_A": 3, "D_A2": 5, "D_B": 3, "D_B2": 5, "E_a": 6, "E_c": 6, "G": 12},
