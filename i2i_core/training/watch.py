@@ -65,7 +65,7 @@ def build_loggers(names) -> list:
     a missing package ends the command at once."""
     table = registry.loggers()
     built = []
-    for name in names:
+    for name in dict.fromkeys(names):  # a name given twice would write every event twice
         if name not in table:
             raise ConfigError(f"--log: unknown logger {name!r}; valid: {', '.join(sorted(table))}")
         try:
