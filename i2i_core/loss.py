@@ -73,6 +73,45 @@ def _shown(value):
     return list(value) if isinstance(value, tuple) else value
 
 
+@attrs.frozen
+class Judgement:
+    """How a recipe calls one of its discriminators: D(cat([condition, image])) on channels when
+    it has a ``condition`` (pix2pix's D sees the input A beside the image), D(image) otherwise.
+    ``real`` names the real image D learns to accept, ``fake`` the generated one it learns to
+    reject (as D sees it: CycleGAN's pooled fake).
+
+    The plugin that trains a discriminator declares this (:meth:`LossPlugin.judgements`); a plugin
+    dropped into any recipe to work on its discriminators (R1, a gradient penalty) gets them from
+    :meth:`Recipe.judgements <i2i_core.recipe.Recipe.judgements>`, without knowing that plugin.
+    """
+
+    discriminator: str
+    real: str
+    fake: str | None = None
+    condition: str | None = None
+
+    @property
+    def key(self) -> tuple:
+        """``(discriminator, real, condition)``: the key of :meth:`Step.judged
+        <i2i_core.step.Step.judged>` and of ``LossPlugin.input_gradients``."""
+        return (self.discriminator, self.real, self.condition)
+
+    def reads(self) -> tuple:
+        return tuple(name for name in (self.real, self.fake, self.condition) if name is not None)
+
+    def __call__(self, step: "Step", image: torch.Tensor):
+        """D's output on ``image`` (a real, a fake or a mix of them), after the detached condition."""
+        if self.condition is not None:
+            image = torch.cat([step.detached(self.condition), image], dim=1)
+        return step.net(self.discriminator)(image)
+
+    def judged_real(self, step: "Step", input_grad: bool = False):
+        """(real image, D's output on it), judged once per phase for every plugin that asks
+        (:meth:`Step.judged <i2i_core.step.Step.judged>`); with ``input_grad`` the image is a
+        leaf that requires grad, so ∂D/∂real can be taken."""
+        return step.judged(*self.key, input_grad=input_grad)
+
+
 @attrs.define(kw_only=True, eq=False)
 class LossPlugin:
     """Base class. Subclasses set ``name`` (the registered name) and usually ``roles``.
@@ -122,6 +161,11 @@ class LossPlugin:
 
     def materialize(self, step: "Step") -> None:
         """Create modules whose shapes depend on the data, from the first batch (before optimisers)."""
+
+    def judgements(self) -> tuple[Judgement, ...]:
+        """How this plugin calls the recipe's discriminators, for plugins that work on them (R1):
+        a GAN loss declares one :class:`Judgement` per discriminator and real image it judges."""
+        return ()
 
     def input_gradients(self, index: int) -> tuple[tuple[str, str, str | None], ...]:
         """The judgements (:meth:`Step.judged`: discriminator, product, condition) that step

@@ -15,7 +15,7 @@ import attrs
 
 from . import plugins as registry
 from .errors import ConfigError, PluginError
-from .loss import LossPlugin
+from .loss import Judgement, LossPlugin
 from .settings import apply_setting, make_plugin, parse_add, resolved, settings_of
 from .specs import (BuildOptions, DataSpec, ImageSizes, NetSpec, OptimizerSpec, OptimSettings,  # noqa: F401 (re-exported)
                     Phase, Schedule, Translator)
@@ -105,6 +105,21 @@ class Recipe:
 
     def active_plugins(self) -> dict:
         return {name: p for name, p in self.plugins.items() if p.weight > 0}
+
+    def judgements(self, plugin: str = "", discriminator: str = "") -> tuple[Judgement, ...]:
+        """How this recipe calls its discriminators: the distinct :class:`Judgement` s its active
+        plugins declare, in order; only those of ``discriminator`` when it is named. A plugin that
+        works on the recipe's discriminators (R1) asks here in its ``check``, naming itself as
+        ``plugin``: finding none is then a PluginError naming it and what there is."""
+        found = tuple(dict.fromkeys(j for p in self.active_plugins().values() for j in p.judgements()))
+        chosen = tuple(j for j in found if j.discriminator == discriminator) if discriminator else found
+        if plugin and not chosen:
+            names = ", ".join(dict.fromkeys(j.discriminator for j in found))
+            if not found:
+                raise PluginError(f"plugin {plugin!r} works on a discriminator, and recipe {self.name!r} trains none")
+            raise PluginError(f"plugin {plugin!r}: recipe {self.name!r} has no discriminator {discriminator!r}; "
+                              f"its discriminators: {names}")
+        return chosen
 
     # -- settings tree (see i2i_core.settings) -------------------------------------------------
     def settings(self) -> dict[str, Any]:

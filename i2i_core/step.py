@@ -84,22 +84,22 @@ class Step:
         return self._detached[name]
 
     def judged(self, disc: str, name: str, condition: str | None = None, input_grad: bool = False):
-        """(input, output) of discriminator ``disc`` on the detached product ``name`` (concatenated
-        after the detached ``condition`` when given), computed once per phase for every plugin
-        that asks: the adversarial loss and R1 share D(real).
+        """(image, output) of discriminator ``disc`` on the detached product ``name`` (D sees it
+        concatenated after the detached ``condition`` when given), computed once per phase for
+        every plugin that asks: the adversarial loss and R1 share D(real).
 
-        With ``input_grad`` the input is a fresh leaf that requires grad. The trainer makes the
-        shared judgement such a leaf from the start when a plugin lists ``(disc, name, condition)``
-        in ``input_gradients``; otherwise asking for it later judges again."""
+        With ``input_grad`` the image is a fresh leaf that requires grad (the image alone, not
+        the condition beside it). The trainer makes the shared judgement such a leaf from the
+        start when a plugin lists ``(disc, name, condition)`` in ``input_gradients``; otherwise
+        asking for it later judges again."""
         key = (disc, name, condition)
         cached = self._judged.get(key)
         if cached is None or (input_grad and not cached[0].requires_grad):
             image = self.detached(name)
-            if condition is not None:
-                image = torch.cat([self.detached(condition), image], dim=1)
             if input_grad or key in self._input_grads:
                 image = image.detach().requires_grad_(True)  # the shared detached view must not track gradients
-            self._judged[key] = (image, self.net(disc)(image))
+            seen = image if condition is None else torch.cat([self.detached(condition), image], dim=1)
+            self._judged[key] = (image, self.net(disc)(seen))
         return self._judged[key]
 
     def translator(self, direction: str):

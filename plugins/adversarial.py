@@ -12,7 +12,8 @@ The generator term is the "real" criterion applied to d(ŷ), so ``vanilla`` is t
 non-saturating −log σ(d) form, as in the references. The plugin multiplies L_D by ``d_factor``
 (0.5: pix2pix's "halve the D objective", kept by CycleGAN and CUT). Hinge is not in the
 references; it is i2i's own addition. With ``condition`` set, D sees ``cat([condition, image])``
-on channels (pix2pix's conditional discriminator).
+on channels (pix2pix's conditional discriminator). Each term's discriminator, real image, fake and
+condition are declared as a ``Judgement`` for plugins dropped in to work on D (R1).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from attrs import validators as v
 
 from i2i_core.errors import PluginError
 from i2i_core.interfaces import Discriminator, require
-from i2i_core.loss import LossPlugin, product_names, summed
+from i2i_core.loss import Judgement, LossPlugin, product_names, summed
 
 MODES = ("lsgan", "vanilla", "nonsaturating", "hinge")
 
@@ -87,6 +88,11 @@ class Adversarial(LossPlugin):
 
     def networks(self):
         return tuple(t[0] for t in self.terms)
+
+    def judgements(self):
+        # what D learns to reject is the pooled fake where a term names one
+        return tuple(Judgement(disc, real, (pooled or [fake])[0], self.condition or None)
+                     for disc, real, fake, *pooled in self.terms)
 
     def check(self, recipe):
         if not self.terms:
