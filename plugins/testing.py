@@ -11,7 +11,8 @@ network in ``plugin.networks()``; i2i's registry tests run every registered plug
 whose inputs need more than that registers its own example with ``@register_example(name)``:
 i2i's ``patchnce`` (a generator with feature taps), ``content_adversarial`` (content codes and its
 content discriminator), ``mode_seeking`` and ``divco`` (a recipe with a code-sampling Translator,
-made by ``example_setup``) do so below.
+made by ``example_setup``) and ``r1`` (a recipe's discriminator, found by ``example_judged``) do so
+below.
 
 For plugins that generate through a recipe's Translator, ``example_setup(plugin)`` joins the
 plugin to a recipe whose Translator runs ``CodeGenerator`` G(x, z) and encodes styles with
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 from i2i_core.loss import LossPlugin
-from i2i_core.recipe import Recipe, Translator
+from i2i_core.recipe import NetSpec, Recipe, Translator
 from i2i_core.step import Step
 
 EXAMPLES: dict[str, Callable[[LossPlugin], Step]] = {}
@@ -107,9 +108,26 @@ def example_setup(plugin: LossPlugin, nz: int = 4, size: int = 8) -> Step:
     return Step(batch, nets, {}, translators=recipe.translator)
 
 
+def example_judged(plugin: LossPlugin, condition: bool = False) -> Step:
+    """Check ``plugin`` against a recipe whose GAN loss judges ``real_B`` against ``fake_B`` with
+    a discriminator ``D`` (conditioned on ``real_A`` with ``condition``), so that a plugin finding
+    its discriminators with ``recipe.judgements`` finds that one; a step on random 2×3×16×16 images
+    with a one-convolution ``D``."""
+    from i2i_plugins.adversarial import Adversarial
+
+    torch.manual_seed(0)
+    recipe = Recipe(name="example", nets={"D": NetSpec(kind="patchgan")})
+    recipe.add(Adversarial(terms=[("D", "real_B", "fake_B")], condition="real_A" if condition else None))
+    recipe.add(plugin)
+    plugin.check(recipe)
+    batch = {name: torch.randn(2, 3, 16, 16, requires_grad=True) for name in ("real_A", "real_B", "fake_B")}
+    return Step(batch, {"D": TinyJudge()}, {})
+
+
 # -- the built-in plugins whose inputs need more than random images ----------------------------
 register_example("mode_seeking")(example_setup)
 register_example("divco")(example_setup)
+register_example("r1")(example_judged)
 
 
 @register_example("patchnce")

@@ -69,7 +69,7 @@ def sincut(o: BuildOptions) -> Recipe:
         presets={"tiny": TINY},
     )
     r.add(Adversarial(mode="nonsaturating", terms=[("D", "real_B", "fake_B")]))
-    r.add(R1(gamma=1.0, interval=1, discriminator="D", real="real_B"))
+    r.add(R1(gamma=1.0, interval=1))  # on D and real_B, as the adversarial loss judges them
     r.add(PatchNCE(weight=4.0, layers=["input", "down1", "res2"], num_patches=1, temperature=0.07,
                    negatives_from_minibatch=True, identity=True,
                    pairs=[("G", "real_A", "fake_B")], identity_pairs=[("G", "real_B", "idt_B")]))

@@ -9,6 +9,7 @@ from helpers import tiny_trainer
 from i2i_core import plugins as registry
 from i2i_core.hooks import hookimpl
 from i2i_plugins.testing import example_step  # random images, or the example a plugin registers there
+from i2i_plugins.r1 import R1
 
 LOSSES = sorted(registry.losses())
 RECIPES = sorted(registry.recipes())
@@ -155,3 +156,16 @@ def test_forward_calls_per_step_of_every_recipe(name, tmp_path):
     if name not in FORWARDS:
         pytest.skip(f"{name}: no forward-call table (a recipe from another distribution)")
     assert forward_counts(tiny(name, tmp_path), 2) == FORWARDS[name]
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_r1_drops_into_every_recipe_with_a_discriminator_and_penalises_each(name, tmp_path):
+    trainer = tiny(name, tmp_path, adds=["r1"])
+    judged = trainer.recipe.judgements()
+    if not judged:
+        pytest.skip(f"{name} trains no discriminator")
+    r1 = next(p for p in trainer.plugins.values() if isinstance(p, R1) and not p.discriminator)
+    assert {key for key in r1.input_gradients(0)} == {j.key for j in judged}  # every one, as the recipe calls it
+    trainer.train_step(trainer.batch_for(2), 2)  # iteration 2 runs every phase (DRIT's D steps every 3rd)
+    penalty = trainer.logbook.sums[next(k for k in trainer.logbook.sums if k.startswith("r1") and k.endswith("/D"))]
+    assert torch.isfinite(penalty) and penalty > 0

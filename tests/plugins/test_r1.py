@@ -74,7 +74,7 @@ def r1_step(index=0):
 
 def test_r1_gradient_reaches_the_discriminator_parameters():
     step = r1_step()
-    value = R1(discriminator="D").loss(step, "D")
+    value = R1(discriminator="D", real="real_B").loss(step, "D")
     value.backward()
     *inner, last_bias = step.net("D").parameters()
     assert value.item() > 0 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in inner)
@@ -86,12 +86,12 @@ def test_r1_plugin_equals_the_penalty_on_the_real_images():
     step = r1_step()
     real = step["real_B"].clone().requires_grad_()
     want = r1_penalty(step.net("D")(real), real, 2.0)
-    assert R1(discriminator="D", gamma=2.0).loss(step, "D").item() == pytest.approx(want.item(), rel=1e-6)
+    assert R1(discriminator="D", real="real_B", gamma=2.0).loss(step, "D").item() == pytest.approx(want.item(), rel=1e-6)
 
 
 def test_r1_lazy_interval_scales_by_k_and_skips_other_steps():
-    every = R1(discriminator="D").loss(r1_step(index=6), "D")
-    lazy = R1(discriminator="D", interval=3)
+    every = R1(discriminator="D", real="real_B").loss(r1_step(index=6), "D")
+    lazy = R1(discriminator="D", real="real_B", interval=3)
     assert lazy.loss(r1_step(index=6), "D").item() == pytest.approx(3 * every.item(), rel=1e-6)
     assert lazy.loss(r1_step(index=7), "D").item() == 0.0
     with pytest.raises(ValueError):
@@ -119,7 +119,7 @@ def test_r1_shares_the_adversarial_losss_judgement_of_the_real_images(declared):
 
     torch.manual_seed(1)
     batch = {"real_B": torch.rand(3, 3, 8, 8) * 2 - 1, "fake_B": torch.rand(3, 3, 8, 8) * 2 - 1}
-    r1, adversarial = R1(discriminator="D"), Adversarial(mode="nonsaturating", terms=[("D", "real_B", "fake_B")])
+    r1, adversarial = R1(discriminator="D", real="real_B"), Adversarial(mode="nonsaturating", terms=[("D", "real_B", "fake_B")])
     d = CountingD()
     step = Step(batch, {"D": d}, {}, input_grads=frozenset(r1.input_gradients(0)) if declared else frozenset())
     d_loss, penalty = adversarial.loss(step, "D"), r1.loss(step, "D")
@@ -138,7 +138,7 @@ def test_r1_shares_the_adversarial_losss_judgement_of_the_real_images(declared):
 
 
 def test_lazy_r1_asks_for_input_gradients_only_on_its_steps():
-    lazy = R1(discriminator="D", interval=4)
+    lazy = R1(discriminator="D", real="real_B", interval=4)
     assert lazy.input_gradients(8) == (("D", "real_B", None),) and lazy.input_gradients(9) == ()
 
 
@@ -146,6 +146,7 @@ def test_r1_refuses_a_network_that_is_no_discriminator(monkeypatch):
     from i2i_core import plugins as registry
     from i2i_core.errors import PluginError
     from i2i_core.recipe import NetSpec, Recipe
+    from i2i_plugins.adversarial import Adversarial
 
     class Scorer:  # scores through a method, so it cannot be called as D(x)
         def score(self, x):
@@ -153,6 +154,36 @@ def test_r1_refuses_a_network_that_is_no_discriminator(monkeypatch):
 
     table = dict(registry.networks(), scorer=Scorer)
     monkeypatch.setattr(registry, "networks", lambda: table)
+    def host(kind):
+        recipe = Recipe(name="host", nets={"D": NetSpec(kind=kind)})
+        recipe.plugins["adversarial"] = Adversarial(terms=[("D", "real_B", "fake_B")])  # its own check would refuse first
+        return recipe
+
     with pytest.raises(PluginError, match=r"plugin 'r1' needs network 'D' to implement Discriminator"):
-        R1(discriminator="D").check(Recipe(name="host", nets={"D": NetSpec(kind="scorer")}))
-    R1(discriminator="D").check(Recipe(name="host", nets={"D": NetSpec(kind="patchgan")}))
+        R1().check(host("scorer"))
+    R1().check(host("patchgan"))
+
+
+@pytest.mark.parametrize("recipe, judged", [
+    ("pix2pix", {("D", "real_B", "real_A")}),
+    ("msgan", {("D", "real_B", "real_A")}),  # two fakes, one real: penalised once
+    ("cyclegan", {("D_B", "real_B", None), ("D_A", "real_A", None)}),
+    ("bicyclegan", {("D", "real_B_encoded", None), ("D2", "real_B_random", None)}),
+])
+def test_add_r1_penalises_each_discriminator_of_the_recipe_as_it_is_called(recipe, judged):
+    from i2i_core.recipe import BuildOptions, build_recipe
+
+    built = build_recipe(recipe, BuildOptions(image_size=32, preset="tiny"), adds=["r1"])
+    assert set(built.plugins["r1"].input_gradients(0)) == judged
+    one = build_recipe(recipe, BuildOptions(image_size=32, preset="tiny"), adds=[f"r1:discriminator={min(judged)[0]}"])
+    assert set(one.plugins["r1"].input_gradients(0)) == {min(judged)}
+
+
+def test_r1_on_a_conditional_discriminator_is_the_gradient_with_respect_to_the_image_only():
+    from i2i_plugins.testing import example_judged
+
+    plugin = R1(gamma=2.0)
+    step = example_judged(plugin, condition=True)  # D sees cat([real_A, image])
+    real = step["real_B"].detach().clone().requires_grad_()
+    want = r1_penalty(step.net("D")(torch.cat([step["real_A"].detach(), real], 1)), real, 2.0)
+    assert plugin.loss(step, "D").item() == pytest.approx(want.item(), rel=1e-6)
