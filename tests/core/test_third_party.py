@@ -75,3 +75,55 @@ def test_example_script_trains(script, tmp_path):
     result = run([str(EXAMPLES / script), "--steps", "3", "--out", str(tmp_path / "run")])
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["step"] == 3
+
+
+def contributing_example(section: str) -> str:
+    """The first Python block under the CONTRIBUTING.md heading ``section``."""
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    body = text[text.index(f"### {section}\n"):]
+    return body[body.index("```python\n") + len("```python\n"):body.index("\n```\n")]
+
+
+@pytest.fixture
+def gradient_penalty_installed():
+    """CONTRIBUTING.md's WGAN-GP plugin, as its author would have written it from there alone."""
+    from i2i_core import plugins as registry
+    from i2i_core.hooks import hookimpl
+
+    namespace = {}
+    exec(compile(contributing_example("A plugin that works on the recipe's discriminators"), "CONTRIBUTING.md", "exec"),
+         namespace)
+
+    class Package:
+        @hookimpl
+        def i2i_losses(self):
+            return [namespace["GradientPenalty"]]
+
+    package = Package()
+    registry.plugin_manager().register(package)
+    registry._losses.cache_clear()
+    yield namespace
+    registry.plugin_manager().unregister(package)
+    registry._losses.cache_clear()
+
+
+@pytest.mark.parametrize("recipe, add, judged", [
+    ("pix2pix", "wgan_gp", {("D", "real_B", "real_A")}),  # a conditional D, with its condition
+    ("cyclegan", "wgan_gp:discriminator=D_A", {("D_A", "real_A", None)}),
+])
+def test_contributings_gradient_penalty_drops_into_recipes_through_their_judgements(
+        gradient_penalty_installed, tmp_path, recipe, add, judged):
+    from helpers import tiny_trainer
+
+    trainer = tiny_trainer(recipe, tmp_path, steps=1, adds=[add])
+    assert {j.key for j in trainer.plugins["wgan_gp"]._judged} == judged
+    trainer.train_step(trainer.batch_for(0), 0)
+    assert trainer.logbook.sums["wgan_gp/D"] > 0
+
+
+def test_contributings_gradient_penalty_on_the_example_step(gradient_penalty_installed):
+    from i2i_plugins.testing import example_judged
+
+    plugin = gradient_penalty_installed["GradientPenalty"]()
+    value = plugin.loss(example_judged(plugin, condition=True), "D")
+    assert value.dim() == 0 and value.isfinite() and value > 0
