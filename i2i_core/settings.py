@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import attrs
@@ -118,15 +119,39 @@ def coerce(raw, current, key: str = "value"):
             return float(value)
         raise ConfigError(f"{key} expects a number, got {raw!r}")
     if isinstance(current, (tuple, list)):
+        bracketed = isinstance(value, str) and value.lstrip().startswith("[")
+        if bracketed:  # a list the shell stripped of its quotes
+            value = _bare_words(value)
         if isinstance(value, list):
             return tuple(value)
-        if isinstance(value, str) and all(isinstance(x, str) for x in current):
+        if isinstance(value, str) and not bracketed and all(isinstance(x, str) for x in current):
             return (value,)  # a single name for a list of names
         example = json.dumps(jsonable(current)) if current else '["NAME"]'  # the field's own shape
         raise ConfigError(f"{key} expects a JSON list such as {example}, got {raw!r}")
     if isinstance(current, str) and not isinstance(value, str):
         raise ConfigError(f"{key} expects a string, got {raw!r}")
     return value
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^\[\],\s"]+')  # a JSON string, or a word between brackets and commas
+
+
+def _bare_words(text: str):
+    """``[down1_conv,res1]``, a JSON list whose quotes the shell stripped, as ``["down1_conv",
+    "res1"]``: every word that is no JSON value becomes a string (nested lists too). The text
+    unchanged when it still is no list."""
+    def quoted(match):
+        word = match.group()
+        try:
+            json.loads(word)
+            return word
+        except json.JSONDecodeError:
+            return json.dumps(word)
+    try:
+        value = json.loads(_TOKEN.sub(quoted, text))
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, list) else text
 
 
 def parse_add(spec: str) -> tuple[str, dict]:

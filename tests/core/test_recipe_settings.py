@@ -98,3 +98,16 @@ def test_image_pool_follows_the_reference_rule():
     x = torch.full((1, 1, 2, 2), 99.0)
     assert torch.equal(pool.query(x), clone.query(x))
     assert torch.equal(ImagePool(size=0).query(x), x)
+
+
+def test_a_list_the_shell_stripped_of_its_quotes_is_read_as_bare_words():
+    layers = ("input", "down1")
+    assert coerce("[down1_conv,res1]", layers, "patchnce.layers") == ("down1_conv", "res1")
+    assert coerce("[[fake_B, real_B]]", (("rec_A", "real_A"),), "cycle.pairs") == (["fake_B", "real_B"],)
+    assert coerce('["a", b, 2]', layers) == ("a", "b", 2) and coerce("down1", layers) == ("down1",)
+    with pytest.raises(ConfigError, match=r'patchnce.layers expects a JSON list such as \["input", "down1"\], '
+                                          r"got '\[down1 res1\]'"):
+        coerce("[down1 res1]", layers, "patchnce.layers")  # never the one name "[down1 res1]"
+    built = build_recipe("cyclegan", BuildOptions(image_size=32), adds=["patchnce:layers=[down1,res1]"],
+                         sets={"patchnce.layers": "[input,res2]"})
+    assert built.plugins["patchnce"].layers == ("input", "res2")
