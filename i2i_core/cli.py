@@ -131,6 +131,9 @@ def cmd_recipes(args) -> int:
     for instance, plugin in recipe.plugins.items():
         roles = ", ".join(f"{role}→{plugin.phase_of(role)}" for role in plugin.roles)
         print(f"  {instance}  ({plugin.name}; weight {plugin.weight:g}; {roles})")
+    judged = dict.fromkeys(j.key for j in recipe.judgements())  # how r1 and other penalties on D call each
+    if judged:
+        print("discriminators: " + ", ".join(f"{d} on {real}" + (f" beside {c}" if c else "") for d, real, c in judged))
     print("presets: paper (default), " + ", ".join(recipe.presets))
     print(f"image sizes (--image-size): {recipe.image_sizes}")
     print("settings (--set KEY=VALUE), with their defaults:")

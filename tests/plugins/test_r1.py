@@ -187,3 +187,12 @@ def test_r1_on_a_conditional_discriminator_is_the_gradient_with_respect_to_the_i
     real = step["real_B"].detach().clone().requires_grad_()
     want = r1_penalty(step.net("D")(torch.cat([step["real_A"].detach(), real], 1)), real, 2.0)
     assert plugin.loss(step, "D").item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_i2i_recipes_shows_how_each_discriminator_is_called(capsys):
+    from i2i_core.cli import main
+
+    assert main(["recipes", "pix2pix"]) == 0
+    assert "discriminators: D on real_B beside real_A\n" in capsys.readouterr().out
+    assert main(["recipes", "cyclegan"]) == 0
+    assert "discriminators: D_B on real_B, D_A on real_A\n" in capsys.readouterr().out
