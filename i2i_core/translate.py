@@ -81,16 +81,26 @@ def _pad(image: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def translate_image(translator: Translator, nets, image: torch.Tensor, code=None) -> torch.Tensor:
+def translate_image(translator: Translator, nets, image: torch.Tensor, code=None, tiler=None) -> torch.Tensor:
     """C×H×W in [-1, 1] → translated C'×H×W: pad (reflect, or replicate for tiny images) to what
-    the networks need, translate, crop back to the input's size."""
+    the networks need, translate (with ``tiler``, tile by tile when the image is larger than its
+    tiles), crop back to the input's size."""
     _, height, width = image.shape
-    y = translator.run(nets, _pad(image, size_multiple(nets)), code)
+    x = _pad(image, size_multiple(nets))
+    y = translator.run(nets, x, code) if tiler is None else tiler(x, code)
     return y[0, :, :height, :width]
 
 
+def make_tiler(translator: Translator, nets, tile: int | None):
+    """The Tiler for ``--tile`` (None: the default size, 0: whole images)."""
+    from .tiling import DEFAULT_TILE, Tiler
+
+    tile = DEFAULT_TILE if tile is None else tile
+    return Tiler(translator, nets, tile, size_multiple(nets)) if tile else None
+
+
 def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, direction="AtoB", device=None,
-                    samples: int | None = None, style: Path | None = None, seed: int = 0):
+                    samples: int | None = None, style: Path | None = None, seed: int = 0, tile: int | None = None):
     from .data import DataError, find_images, load_image, save_image
     from .device import default_device
 
@@ -108,6 +118,7 @@ def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, d
     if style is not None and translator.style_code is None:
         raise ConfigError("--style needs a run that encodes a style (munit, drit); this one does not")
     wanted = in_channels(nets)
+    tiler = make_tiler(translator, nets, tile)
     style_code = None
     if style is not None:
         with torch.no_grad():
@@ -123,9 +134,9 @@ def translate_paths(*, checkpoint=None, weights=None, source: Path, out: Path, d
             code = style_code
             if code is None and translator.sample_code is not None:
                 code = translator.sample_code(1, generator, device)
-            results = [translate_image(translator, nets, image, code)]
+            results = [translate_image(translator, nets, image, code, tiler)]
         else:
-            results = [translate_image(translator, nets, image, translator.sample_code(1, generator, device))
+            results = [translate_image(translator, nets, image, translator.sample_code(1, generator, device), tiler)
                        for _ in range(samples)]
         for result, target in zip(results, targets[path]):
             result = result.cpu()
