@@ -1,4 +1,4 @@
-"""The ``i2i`` command line: recipes, plugins, train, translate, eval.
+"""The ``i2i`` command line: recipes, plugins, train, translate, eval, export.
 
 Bad input ends with one line on stderr naming what is wrong and exit status 2; a non-finite
 loss with status 3; SIGINT/SIGTERM save a checkpoint and exit with 128 + the signal number.
