@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "whole-image result (default 1024: the paper CycleGAN generator stays near 1.2 GiB on CPU; "
                          "0: always whole)")
 
+    x = sub.add_parser("export", help="write one direction of a run as a TorchScript or ONNX file that runs without i2i")
+    x.add_argument("--checkpoint", required=True, type=Path, help="a run folder or a checkpoint file")
+    x.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
+    x.add_argument("--format", required=True, choices=["torchscript", "onnx"], help="onnx needs the export extra")
+    x.add_argument("--out", required=True, type=Path, help="the file to write")
+    x.add_argument("--force", action="store_true", help="replace --out if it exists")
+
     e = sub.add_parser("eval", help="score a run's test set or two image folders (offline)")
     what = e.add_mutually_exclusive_group(required=True)
     what.add_argument("--checkpoint", type=Path, help="a run folder or checkpoint file")
@@ -259,6 +266,14 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_run, summary
+
+    meta = export_run(args.checkpoint, args.format, args.out, direction=args.direction, force=args.force)
+    print(summary(meta, args.out, args.format))
+    return 0
+
+
 def _eval_options(args):
     from .evaluation import EvalOptions
 
@@ -292,7 +307,7 @@ def cmd_eval(args) -> int:
 
 
 COMMANDS = {"recipes": cmd_recipes, "plugins": cmd_plugins, "train": cmd_train, "translate": cmd_translate,
-            "eval": cmd_eval}
+            "eval": cmd_eval, "export": cmd_export}
 
 
 def main(argv=None) -> int:
