@@ -90,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0, help="seeds the latent codes of --samples")
     tr.add_argument("--tile", type=_tile_size, metavar="N",
                     help="translate images larger than N pixels a side in overlapping N×N tiles, equal to the "
-                         "whole-image result (default 1024: the paper CycleGAN generator stays near 1.2 GiB on CPU; "
-                         "0: always whole)")
+                         "whole-image result (default 512: the paper CycleGAN generator stays under 3 GiB on CPU "
+                         "up to 4096×4096; 0: always whole)")
 
     x = sub.add_parser("export", help="write one direction of a run as a TorchScript or ONNX file that runs without i2i")
     x.add_argument("--checkpoint", required=True, type=Path, help="a run folder or a checkpoint file")

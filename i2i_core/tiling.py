@@ -25,151 +25,12 @@ from fractions import Fraction
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
+from .tiling_layers import Context, NoiseStandIn, NormStandIn, Patched, Stop, Window, is_noise, norm_kind
 
 PROBE_LIMIT = 4096  # widest crop tried when measuring a receptive field
-
-
-class _Stop(Exception):
-    """Ends a statistics pass at the layer measured: nothing after it is needed."""
-
-
-@dataclass
-class _Window:
-    """The crop a tile computes on and the part of it the tile keeps, in the segment's input pixels."""
-
-    cy0: int
-    cx0: int
-    ch: int
-    cw: int
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-
-    def kept(self, h: int, w: int) -> tuple[slice, slice]:
-        """Rows and columns kept, at a layer whose output for this crop is h×w."""
-        sy, sx = Fraction(h, self.ch), Fraction(w, self.cw)
-        ends = [(self.y0 - self.cy0) * sy, (self.y1 - self.cy0) * sy,
-                (self.x0 - self.cx0) * sx, (self.x1 - self.cx0) * sx]
-        if any(e.denominator != 1 for e in ends):
-            raise RuntimeError(f"a layer of {h}×{w} for a {self.ch}×{self.cw} crop does not align with the tiles")
-        a, b, c, d = (int(e) for e in ends)
-        return slice(a, b), slice(c, d)
-
-    def origin(self, h: int, w: int) -> tuple[int, int]:
-        """Where this crop starts in the whole image, at a layer whose output for the crop is h×w."""
-        oy, ox = self.cy0 * Fraction(h, self.ch), self.cx0 * Fraction(w, self.cw)
-        if oy.denominator != 1 or ox.denominator != 1:
-            raise RuntimeError(f"a layer of {h}×{w} for a {self.ch}×{self.cw} crop does not align with the tiles")
-        return int(oy), int(ox)
-
-
-@dataclass
-class _Context:
-    window: _Window | None = None
-
-
-def norm_kind(module: nn.Module) -> str | None:
-    """How a module normalises with statistics of its input: over each channel's pixels
-    (``channel``), over all of C×H×W (``layer``), or not at all (None)."""
-    from .nets.drit import DritLayerNorm
-    from .nets.munit import AdaptiveInstanceNorm2d, MunitLayerNorm
-
-    if isinstance(module, nn.InstanceNorm2d):
-        return None if module.track_running_stats and not module.training else "channel"
-    if isinstance(module, AdaptiveInstanceNorm2d):
-        return "channel"
-    if isinstance(module, (MunitLayerNorm, DritLayerNorm)):
-        return "layer"
-    if isinstance(module, (nn.GroupNorm, nn.LayerNorm)) or (isinstance(module, nn.BatchNorm2d) and module.training):
-        raise ConfigError(f"--tile: {type(module).__name__} is not supported by tiled translation; use --tile 0")
-    return None
-
-
-class _Norm:
-    """One norm layer's whole-image statistics: accumulated from tiles (Chan's parallel merge, in
-    float64, so that thousands of tiles lose nothing), then applied as constants."""
-
-    def __init__(self, module: nn.Module, context: _Context):
-        self.module, self.kind, self.context = module, norm_kind(module), context
-        self.n, self.mean, self.m2 = 0, None, None
-        self.shift = self.scale = None
-        self.measuring = False
-
-    def add(self, x: torch.Tensor) -> None:
-        n = x.shape[2] * x.shape[3]
-        if n == 0:
-            return
-        var, mean = torch.var_mean(x.detach(), dim=(2, 3), unbiased=False)
-        mean, m2 = mean.double(), var.double() * n
-        if self.mean is None:
-            self.n, self.mean, self.m2 = n, mean, m2
-            return
-        total, delta = self.n + n, mean - self.mean
-        self.mean = self.mean + delta * (n / total)
-        self.m2 = self.m2 + m2 + delta ** 2 * (self.n * n / total)
-        self.n = total
-
-    def freeze(self) -> None:
-        from .nets.munit import MunitLayerNorm
-
-        mean, m2, count = self.mean, self.m2, self.n
-        if self.kind == "layer":
-            grand = mean.mean(1, keepdim=True)
-            m2 = (m2 + count * (mean - grand) ** 2).sum(1, keepdim=True)
-            mean, count = grand, count * self.mean.shape[1]
-        eps = self.module.eps
-        if isinstance(self.module, MunitLayerNorm):  # unbiased std, eps outside the root (MUNIT's own)
-            scale = 1 / ((m2 / (count - 1)).sqrt() + eps)
-        else:
-            scale = 1 / (m2 / count + eps).sqrt()
-        self.shift, self.scale = mean[:, :, None, None], scale[:, :, None, None]
-        self.measuring = False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.measuring:
-            rows, cols = self.context.window.kept(x.shape[2], x.shape[3])
-            self.add(x[:, :, rows, cols])
-            raise _Stop
-        y = (x - self.shift.to(x.dtype)) * self.scale.to(x.dtype)
-        return _affine(self.module, y)
-
-
-def _affine(module: nn.Module, y: torch.Tensor) -> torch.Tensor:
-    from .nets.drit import DritLayerNorm
-    from .nets.munit import AdaptiveInstanceNorm2d, MunitLayerNorm
-
-    if isinstance(module, AdaptiveInstanceNorm2d):
-        beta, gamma = module.style_params
-        return y * gamma[:, :, None, None] + beta[:, :, None, None]
-    if isinstance(module, MunitLayerNorm):
-        return y * module.gamma.view(1, -1, 1, 1) + module.beta.view(1, -1, 1, 1)
-    if isinstance(module, DritLayerNorm):
-        return y * module.weight + module.bias
-    if module.affine:
-        return y * module.weight.view(1, -1, 1, 1) + module.bias.view(1, -1, 1, 1)
-    return y
-
-
-class _Noise:
-    """StyleGAN2 noise injection reading its window of one whole-image noise map."""
-
-    def __init__(self, module: nn.Module, context: _Context, noise: torch.Tensor):
-        self.module, self.context, self.noise = module, context, noise
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        oy, ox = self.context.window.origin(x.shape[2], x.shape[3])
-        return x + self.module.weight * self.noise[:, :, oy:oy + x.shape[2], ox:ox + x.shape[3]]
-
-
-def _is_noise(module: nn.Module) -> bool:
-    from .nets.stylegan import NoiseInjection
-
-    return isinstance(module, NoiseInjection)
 
 
 @dataclass
@@ -195,22 +56,6 @@ class _Layout:
     halo: int | None = None
 
 
-class _Patched:
-    """Routes the given modules' forward to stand-ins for as long as the ``with`` lasts."""
-
-    def __init__(self, stand_ins: dict):
-        self.stand_ins = stand_ins
-
-    def __enter__(self):
-        for module, stand_in in self.stand_ins.items():
-            module.forward = stand_in.forward
-        return self
-
-    def __exit__(self, *exc):
-        for module in self.stand_ins:
-            del module.forward
-
-
 def _layout(segment: Segment, x: torch.Tensor) -> _Layout:
     """Run ``segment`` once on the small input ``x``, noting which norm and noise layers it calls."""
     layout, seen, hooks = _Layout(), set(), []
@@ -220,14 +65,14 @@ def _layout(segment: Segment, x: torch.Tensor) -> _Layout:
             raise ConfigError(f"--tile: {type(module).__name__} runs twice in one translation; use --tile 0")
         seen.add(module)
         scale = Fraction(args[0].shape[2], x.shape[2])
-        if _is_noise(module):
+        if is_noise(module):
             layout.noises.append((module, scale))
         else:
             layout.norms.append(module)
 
     for top in segment.modules:
         for module in top.modules():
-            if norm_kind(module) is not None or _is_noise(module):
+            if norm_kind(module) is not None or is_noise(module):
                 hooks.append(module.register_forward_pre_hook(note))
     try:
         y = segment.fn(x)
@@ -242,18 +87,18 @@ def _windows(height: int, width: int, tile: int, halo: int):
     for y0 in range(0, height, tile):
         y1 = min(height, y0 + tile)
         cy0, cy1 = max(0, y0 - halo), min(height, y1 + halo)
-        yield [_Window(cy0, max(0, x0 - halo), cy1 - cy0, min(width, x0 + tile + halo) - max(0, x0 - halo),
+        yield [Window(cy0, max(0, x0 - halo), cy1 - cy0, min(width, x0 + tile + halo) - max(0, x0 - halo),
                        y0, y1, x0, min(width, x0 + tile)) for x0 in range(0, width, tile)]
 
 
 def measure_stats(segment: Segment, layout: _Layout, src: torch.Tensor, tile: int, halo: int) -> tuple:
     """Whole-image statistics of the segment's norm layers, one layer after another: (the norm
     stand-ins, frozen; the noise stand-ins; the context that tells them which window runs)."""
-    context = _Context()
-    norms = [_Norm(module, context) for module in layout.norms]
-    noises = {module: _Noise(module, context, noise) for (module, _), noise in
+    context = Context()
+    norms = [NormStandIn(module, context) for module in layout.norms]
+    noises = {module: NoiseStandIn(module, context, noise) for (module, _), noise in
               zip(layout.noises, _draw_noise(layout, src))}
-    with _Patched({**{n.module: n for n in norms}, **noises}):
+    with Patched({**{n.module: n for n in norms}, **noises}):
         for norm in norms:
             norm.measuring = True
             for band in _windows(src.shape[2], src.shape[3], tile, halo):
@@ -261,7 +106,7 @@ def measure_stats(segment: Segment, layout: _Layout, src: torch.Tensor, tile: in
                     context.window = window
                     try:
                         segment.fn(_crop(src, window))
-                    except _Stop:
+                    except Stop:
                         pass
             if norm.mean is None:
                 raise RuntimeError(f"{type(norm.module).__name__} did not run on the tiles")
@@ -269,7 +114,7 @@ def measure_stats(segment: Segment, layout: _Layout, src: torch.Tensor, tile: in
     return norms, noises, context
 
 
-def _crop(src: torch.Tensor, window: _Window) -> torch.Tensor:
+def _crop(src: torch.Tensor, window: Window) -> torch.Tensor:
     # A copy: a network whose first layer works in place must not write into the image.
     return src[:, :, window.cy0:window.cy0 + window.ch, window.cx0:window.cx0 + window.cw].clone()
 
@@ -292,7 +137,7 @@ def run_segment(segment: Segment, layout: _Layout, src: torch.Tensor, tile: int,
     height, width = src.shape[2], src.shape[3]
     out = src if in_place else src.new_empty(src.shape[0], layout.channels, int(height * scale), int(width * scale))
     above = None  # rows [y0 - halo, y0) of src as they were before the band above was written
-    with _Patched({**{n.module: n for n in norms}, **noises}):
+    with Patched({**{n.module: n for n in norms}, **noises}):
         for band in _windows(height, width, tile, halo):
             y0, y1 = band[0].y0, band[0].y1
             rows = torch.empty_like(src[:, :, y0:y1]) if in_place else out[:, :, int(y0 * scale):int(y1 * scale)]
@@ -335,8 +180,8 @@ def _reach(segment, layout, channels, device, dtype, size, wide):
     x = torch.randn(shape, device=device, dtype=dtype)
     norms, _, context = measure_stats(segment, layout, x, max(shape), 0)
     centre = (size // 2) // m * m
-    with _Patched({n.module: n for n in norms}), torch.enable_grad():
-        context.window = _Window(0, 0, shape[2], shape[3], 0, shape[2], 0, shape[3])
+    with Patched({n.module: n for n in norms}), torch.enable_grad():
+        context.window = Window(0, 0, shape[2], shape[3], 0, shape[2], 0, shape[3])
         x.requires_grad_(True)
         y = segment.fn(x)
         s = layout.scale
