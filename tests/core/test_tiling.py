@@ -45,7 +45,8 @@ def assert_real_crops(tiler, side):
             scale *= layout.scale
 
 
-@pytest.mark.parametrize("name,size,tile", [("cyclegan", (90, 77), 32), ("sincut", (128, 120), 32),
+@pytest.mark.parametrize("name,size,tile", [("cyclegan", (90, 77), 32), ("cut", (120, 100), 40),
+                                            ("sincut", (128, 120), 32),
                                             ("munit", (140, 136), 40), ("drit", (140, 136), 40),
                                             ("bicyclegan", (288, 300), 64)])
 def test_tiled_equals_whole_for_each_recipe_generator(name, size, tile):
@@ -97,3 +98,18 @@ def test_cli_tile_matches_whole_and_refuses_bad_sizes(capsys, tmp_path):
     err = expect_error(capsys, "translate", "--weights", tmp_path / "g.pth", "--input", source, "--out",
                        tmp_path / "bad", "--tile", "4", match="--tile 4 is smaller than the halo")
     assert not (tmp_path / "bad" / "x.png").exists(), err
+
+
+def test_benchmark_runs_in_its_small_form():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "translate_large.py"
+    done = subprocess.run([sys.executable, str(script), "--sizes", "128", "--tile", "64", "--untiled-max", "128",
+                           "--threads", "1"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split() for line in done.stdout.splitlines() if line.split()[:1] == ["128"]]
+    assert [row[1] for row in rows] == ["untiled", "tile"] and float(rows[1][-1]) <= 1 / 255
