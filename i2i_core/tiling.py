@@ -131,7 +131,8 @@ def _draw_noise(layout: _Layout, src: torch.Tensor) -> list:
 def run_segment(segment: Segment, layout: _Layout, src: torch.Tensor, tile: int, halo: int,
                 in_place: bool = False) -> torch.Tensor:
     """The segment's output for the whole of ``src``, computed tile by tile. ``in_place`` writes it
-    over ``src`` (same shape), one band of tiles behind, keeping the rows the next band still needs."""
+    over ``src`` (same shape) a row of tiles at a time, once that row is done, keeping a copy of the
+    rows the next row of tiles still reads as they were."""
     norms, noises, context = measure_stats(segment, layout, src, tile, halo)
     scale = layout.scale
     height, width = src.shape[2], src.shape[3]
