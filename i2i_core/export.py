@@ -29,7 +29,7 @@ from torch import nn
 
 from . import __version__
 from .errors import ConfigError, I2IError
-from .translate import load_run, size_multiple
+from .translate import load_run, run_translator, size_multiple
 
 FORMATS = ("torchscript", "onnx")
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
@@ -94,11 +94,7 @@ def export_run(checkpoint: Path, fmt: str, out: Path, direction: str = "AtoB", f
     check_out(out, force, fmt)
     require_packages(fmt)
     recipe, state, config = load_run(checkpoint)
-    translator = recipe.translator(direction)
-    nets = {}
-    for name in translator.nets:
-        nets[name] = recipe.nets[name].build(name)
-        nets[name].load_state_dict(state["nets"][name])
+    translator, nets = run_translator(recipe, state, direction)
     build = config.build
     # A run trained with --direction BtoA swapped its data: the recipe's A is the data's B.
     data_direction = direction if config.direction == "AtoB" else {"AtoB": "BtoA", "BtoA": "AtoB"}[direction]

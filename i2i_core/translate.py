@@ -26,6 +26,11 @@ def load_translator(checkpoint: Path | None = None, weights: Path | None = None,
             raise CheckpointError(f"{weights}: {exc}") from exc
         return Translator.of_network("G"), {"G": net}
     recipe, state, _ = load_run(checkpoint)
+    return run_translator(recipe, state, direction)
+
+
+def run_translator(recipe, state: dict, direction: str):
+    """(translator, its networks with the checkpoint's weights, in eval mode) for ``direction``."""
     translator = recipe.translator(direction)
     nets = {}
     for name in translator.nets:
