@@ -39,7 +39,7 @@ from .bicyclegan import discriminator, generator, nz
 
 # BicycleGAN's demo calibration for the networks they share (see bicyclegan.TINY): at gain 1 the
 # two samples differ from step 0, so the code-form term starts near its working range.
-TINY = {"nets.G.ngf": 16, "nets.D.ndf": 16, "nets.G.init_gain": 1.0, "data.steps": 2400,
+TINY = {"nets.G.ngf": 16, "nets.G.nz": 2, "nets.D.ndf": 16, "nets.G.init_gain": 1.0, "data.steps": 2400,
         "schedule.decay_start": 1.0}
 
 
