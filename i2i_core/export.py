@@ -181,7 +181,8 @@ def summary(meta: dict, out: Path, fmt: str) -> str:
 def load(path: Path, fmt: str):
     """The exported file as a function of torch tensors, as a user without i2i would run it."""
     if fmt == "torchscript":
-        return torch.jit.load(str(path))
+        with _torchscript_deprecation_silenced():
+            return torch.jit.load(str(path))
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -195,7 +196,18 @@ def _save_torchscript(module: Standalone, example: tuple, path: Path, meta: dict
         # check on an input of another size is what shows that the trace does not depend on them.
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(module, example, check_trace=False)
-    torch.jit.save(traced, str(path), _extra_files={METADATA: json.dumps(meta)})
+    with _torchscript_deprecation_silenced():
+        torch.jit.save(traced, str(path), _extra_files={METADATA: json.dumps(meta)})
+
+
+@contextlib.contextmanager
+def _torchscript_deprecation_silenced():
+    """torch 2.13 marks torch.jit.save/load deprecated (in favour of torch.export); TorchScript is
+    still the format that runs with torch alone on every supported version, which is why it is
+    offered, and the README says so, so the warning would only repeat that on every export."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.(save|load)` is deprecated", category=DeprecationWarning)
+        yield
 
 
 def _save_onnx(module: Standalone, example: tuple, path: Path, meta: dict) -> None:

@@ -109,6 +109,7 @@ def write_run(folder: Path, recipe_name: str) -> Path:
     return folder
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")  # as a user loads it
 def test_export_command_writes_once_and_refuses_bad_output_in_one_line(capsys, tmp_path, monkeypatch):
     run = write_run(tmp_path / "run", "pix2pix")
     target = tmp_path / "g.pt"
