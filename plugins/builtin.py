@@ -39,20 +39,22 @@ def i2i_recipes():
             if isinstance(obj, RecipeFactory)]
 
 
+def _merged(package_name: str, table: str) -> dict:
+    """The ``table`` dicts of the package's modules, merged."""
+    found = {}
+    for module in _modules(package_name):
+        found.update(getattr(module, table, {}))
+    return found
+
+
 @hookimpl
 def i2i_networks():
-    kinds = {}
-    for module in _modules("i2i_core.nets"):
-        kinds.update(getattr(module, "NETWORK_KINDS", {}))
-    return kinds
+    return _merged("i2i_core.nets", "NETWORK_KINDS")
 
 
 @hookimpl
 def i2i_loggers():
-    found = {}
-    for module in _modules("i2i_plugins.loggers"):
-        found.update(getattr(module, "LOGGERS", {}))
-    return found
+    return _merged("i2i_plugins.loggers", "LOGGERS")
 
 
 @hookimpl

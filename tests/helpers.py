@@ -105,9 +105,12 @@ def cli(capsys, *argv):
 
 
 def expect_cli_error(capsys, *argv, match):
-    """``i2i ARGV`` fails as the README promises: exit status 2 and one line naming ``match``."""
+    """``i2i ARGV`` fails as the README promises: exit status 2 and one line naming ``match`` (a
+    string, or a list of strings that must all appear)."""
     code, _, err = cli(capsys, *argv)
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert match in err, err
+    for part in [match] if isinstance(match, str) else match:
+        assert part in err, err
+    return err
     return err

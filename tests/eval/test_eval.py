@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import read_metrics
+from helpers import cli as run, expect_cli_error as expect_error, read_metrics
 from i2i_core import oracle
 from i2i_core import plugins as registry
 from i2i_core.cli import main
@@ -30,21 +30,6 @@ PAIRED_KEYS = ("l1", "psnr", "ssim", "ms_ssim")
 def in_tmp_path(tmp_path, monkeypatch):
     """`i2i eval --real --fake` without --report writes into the current folder."""
     monkeypatch.chdir(tmp_path)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def expect_error(capsys, *argv, match):
-    code, _, err = run(capsys, *argv)
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for part in [match] if isinstance(match, str) else match:
-        assert part in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
