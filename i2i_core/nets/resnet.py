@@ -100,16 +100,31 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+    def forward(self, x: torch.Tensor, taps: Sequence[int] | None = None):
+        """The translation of ``x``; with ``taps`` (ascending indices, as ``encode`` takes them) the pair
+        (translation, ``encode(x, taps)``): the encoder maps come from the same pass, at no extra cost
+        (CUT's PatchNCE keys are the maps of G's own input)."""
+        if taps is None:
+            return self.model(x)
+        wanted = self._check_layers(taps)
+        feats: list[torch.Tensor] = []
+        for index, module in enumerate(self.model):
+            x = module(x)
+            if len(feats) < len(wanted) and index == wanted[len(feats)]:
+                feats.append(x)
+        return x, feats
 
-    def encode(self, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
-        """Outputs of the modules at the (ascending) indices ``layers``; stops after the last one."""
+    def _check_layers(self, layers: Sequence[int]) -> list[int]:
         wanted = list(layers)
         if wanted != sorted(set(wanted)):
             raise ValueError(f"encode layers must be strictly ascending, got {wanted}")
         if wanted and not 0 <= wanted[0] <= wanted[-1] < len(self.model):
             raise ValueError(f"encode layers must lie in 0..{len(self.model) - 1}, got {wanted}")
+        return wanted
+
+    def encode(self, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
+        """Outputs of the modules at the (ascending) indices ``layers``; stops after the last one."""
+        wanted = self._check_layers(layers)
         feats: list[torch.Tensor] = []
         if not wanted:
             return feats

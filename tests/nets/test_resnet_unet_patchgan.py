@@ -131,6 +131,18 @@ def test_encode_stops_after_last_tap_and_returns_true_module_outputs():
         net.encode(x, [0, len(net.model)])
 
 
+def test_forward_with_taps_returns_the_translation_and_the_encode_maps():
+    torch.manual_seed(0)
+    net = ResnetGenerator(ngf=4, n_blocks=2, antialias=True)
+    x = torch.randn(2, 3, 32, 32)
+    taps = [0, 4, 8, 12, 13]
+    out, feats = net(x, taps=taps)
+    assert torch.equal(out, net(x))
+    assert all(torch.equal(a, b) for a, b in zip(feats, net.encode(x, taps), strict=True))
+    with pytest.raises(ValueError):
+        net(x, taps=[4, 0])
+
+
 # --- Blur filters (the CUT reference's Downsample, Upsample, get_filter) ------------------------
 
 @pytest.mark.parametrize("size", [7, 8, 31, 32])
