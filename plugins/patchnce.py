@@ -19,7 +19,9 @@ so the CUT layer set works on shallow (``tiny``) generators. Each generator gets
 head F (per layer Linear(C, 256), ReLU, Linear(256, 256)) created from the first batch, trained
 by its own optimiser in the phase of the G role. With ``flip_equivariance`` (FastCUT) the recipe
 flips the generator's input on a coin toss and says so in the product ``flipped``; the query maps
-are then flipped back before sampling.
+are then flipped back before sampling. A recipe whose generator pass already holds the encoder
+maps of a source (CUT's one G pass on cat([real_A, real_B])) may hand them over in the product
+``taps_product(generator, source)``; the keys then cost no encoder pass of their own.
 """
 from __future__ import annotations
 
@@ -108,6 +110,14 @@ def resolve_taps(taps: dict, layers, generator: str) -> list[int]:
 
 _triples = attrs.converters.optional(functools.partial(
     product_names, arity=3, what="each entry is [generator, source, translated] names"))
+
+
+def taps_product(generator: str, source: str) -> str:
+    """The product in which a recipe may hand PatchNCE ``generator``'s encoder maps of ``source``
+    from a pass it runs anyway: a list with one map per index of ``PatchNCE.tap_layers(generator)``,
+    or None when it has none. PatchNCE takes its keys from there instead of encoding ``source`` again
+    (CUT's one G pass on cat([real_A, real_B]) holds the keys of both of its NCE paths)."""
+    return f"{generator}_taps_{source}"
 
 
 # Where a recipe's translators leave their images: direction → (source, translated), (real, identity).
@@ -199,15 +209,35 @@ class PatchNCE(LossPlugin):
             sampler = PatchSampler([f.shape[1] for f in features], self.head_width)
             self._samplers[generator] = init_weights(sampler, "xavier", 0.02)
 
+    def tap_layers(self, generator: str) -> list[int] | None:
+        """The indices into ``generator`` that PatchNCE taps (None before ``materialize``): what a
+        recipe records for ``taps_product``."""
+        taps = self._taps.get(generator)
+        return None if taps is None else list(taps)
+
     # -- the loss ------------------------------------------------------------------------------
+    def key_maps(self, step, generator: str, source: str) -> list:
+        """``generator``'s encoder maps of ``source`` at the tapped layers, without gradient: those the
+        recipe recorded in ``taps_product(generator, source)`` where it offers them (the same values:
+        the same network on the same images, and instance norm is per image), else an ``encode`` pass."""
+        name = taps_product(generator, source)
+        maps = step[name] if step.has(name) else None  # outside no_grad: it may run the translation
+        if maps is None:
+            with torch.no_grad():
+                return step.net(generator).encode(step[source], self._taps[generator])
+        if len(maps) != len(self._taps[generator]):
+            raise PluginError(f"plugin 'patchnce': product {name!r} holds {len(maps)} maps for "
+                              f"{len(self._taps[generator])} tapped layers")
+        return [m.detach() for m in maps]
+
     def features(self, step, generator: str, source: str, translated: str, flipped: bool = False):
         """Per tapped layer, (query, key): projected (B, P, width) features of ``translated`` and of
         ``source`` at the same P locations. The key call draws the locations, the query reuses them."""
         if generator not in self._samplers:
             raise PluginError("plugin 'patchnce' has no projection head yet: materialize(step) runs first")
         net, sampler, taps = step.net(generator), self._samplers[generator], self._taps[generator]
+        key_maps = self.key_maps(step, generator, source)
         with torch.no_grad():
-            key_maps = net.encode(step[source], taps)
             ids = [PatchSampler.draw_ids(k, self.num_patches) for k in key_maps]
             keys = sampler(key_maps, ids)
         query_maps = net.encode(step[translated], taps)

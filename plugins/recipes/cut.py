@@ -16,14 +16,19 @@
 One G pass on cat([real_A, real_B]) gives fake_B and idt_B while the identity NCE is on (CUT;
 at test time G sees real_A alone and idt_B is None). With ``patchnce.flip_equivariance`` (FastCUT)
 a coin from torch's generator decides each step whether G's whole input is mirrored; the
-``flipped`` product tells PatchNCE to mirror the query features back.
+``flipped`` product tells PatchNCE to mirror the query features back. While training, that same G
+pass also records G's encoder maps of real_A and real_B at PatchNCE's tapped layers (products
+``G_taps_real_A``, ``G_taps_real_B``): they are PatchNCE's keys, which it would otherwise compute
+with two more encoder passes (not on FastCUT's mirrored steps, where G's maps are of the mirror).
 """
 import torch
+from torch import nn
 
+from i2i_core.nets.resnet import ResnetGenerator
 from i2i_core.recipe import (BuildOptions, DataSpec, ImageSizes, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
                              Schedule, recipe)
 from i2i_plugins.adversarial import Adversarial
-from i2i_plugins.patchnce import PatchNCE
+from i2i_plugins.patchnce import PatchNCE, taps_product
 from i2i_plugins.recipes.cyclegan import DEMO_LENGTH
 
 # The demo's calibration: CycleGAN's length and batch (the claim compares them at equal steps and
@@ -31,6 +36,14 @@ from i2i_plugins.recipes.cyclegan import DEMO_LENGTH
 TINY = {"nets.G.ngf": 16, "nets.G.n_blocks": 2, "nets.D.ndf": 16,
         "patchnce.layers": ["padded_input", "down1_conv", "down2_conv", "res1", "res2"],
         "patchnce.num_patches": 64, "patchnce.head_width": 64, **DEMO_LENGTH}
+
+
+def _records_own_keys(net) -> bool:
+    """Whether ``net``'s maps of real_A within its pass on cat([real_A, real_B]) are exactly what
+    ``net.encode(real_A)`` gives: a ResNet generator whose layers treat each image alone (instance
+    norm, no batch norm in training, no dropout drawing masks)."""
+    mixing = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+    return isinstance(net, ResnetGenerator) and not any(isinstance(m, mixing) and m.training for m in net.modules())
 
 
 def _cut_family(o: BuildOptions, name: str, nce_weight: float, fast: bool, epochs: int, decay_start: float) -> Recipe:
@@ -45,9 +58,16 @@ def _cut_family(o: BuildOptions, name: str, nce_weight: float, fast: bool, epoch
 
     def translate(s):
         x = torch.cat([s.real_A, s.real_B]) if with_identity(s) else s.real_A
-        out = s.G(x.flip(-1) if s.flipped else x)
         n = s.real_A.shape[0]
-        return out[:n], (out[n:] if out.shape[0] > n else None)
+        # PatchNCE's keys are G's encoder maps of real_A and real_B, which this pass computes anyway
+        # (not when G sees the mirrored input; nor outside training, where no NCE term is taken).
+        taps = nce().tap_layers("G") if s.training and not s.flipped else None
+        if taps and _records_own_keys(s.G):
+            out, maps = s.G(x, taps=taps)
+            keys_A, keys_B = [m[:n] for m in maps], ([m[n:] for m in maps] if out.shape[0] > n else None)
+        else:
+            out, keys_A, keys_B = s.G(x.flip(-1) if s.flipped else x), None, None
+        return out[:n], (out[n:] if out.shape[0] > n else None), keys_A, keys_B
 
     r = Recipe(
         name=name,
@@ -58,7 +78,8 @@ def _cut_family(o: BuildOptions, name: str, nce_weight: float, fast: bool, epoch
             "D": NetSpec(kind="patchgan", init="xavier",
                          kwargs=dict(in_channels=o.out_channels, ndf=64, n_layers=3, norm="instance", antialias=True)),
         },
-        products={"flipped": flipped, ("fake_B", "idt_B"): translate},
+        products={"flipped": flipped,
+                  ("fake_B", "idt_B", taps_product("G", "real_A"), taps_product("G", "real_B")): translate},
         phases=[Phase(name="D", optimizers=["D"]), Phase(name="G", optimizers=["G"], frozen=["D"])],
         optimizers={"G": OptimizerSpec(modules=["G"]), "D": OptimizerSpec(modules=["D"])},
         optim=OptimSettings(lr=2e-4, betas=(0.5, 0.999)),

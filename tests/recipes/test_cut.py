@@ -105,3 +105,70 @@ def test_fastcut_without_flip_equivariance_never_flips():
     batch = {"real_A": torch.zeros(1, 3, 32, 32), "real_B": torch.zeros(1, 3, 32, 32)}
     torch.manual_seed(0)  # the seed under which the coin shows both sides above
     assert not any(Step(batch, {}, recipe.products).flipped for _ in range(12))
+
+
+def nce_loss_and_grads(trainer, batch, products, seed=0):
+    """PatchNCE's G term on ``batch`` and its gradients for G's and the head's parameters; the
+    patch locations drawn from ``seed``."""
+    torch.manual_seed(seed)
+    step = Step(batch, trainer.nets, products)
+    loss = trainer.recipe.plugins["patchnce"].loss(step, "G")
+    params = list(trainer.nets["G"].parameters()) + list(trainer.recipe.plugins["patchnce"].modules()["G"].parameters())
+    return step, loss, torch.autograd.grad(loss, params)
+
+
+def test_keys_from_the_generator_pass_give_the_encode_loss_and_gradients(tmp_path):
+    """The fast path (PatchNCE's keys are the maps of G's one pass on cat([real_A, real_B])) against
+    the straightforward one (encode real_A and real_B on their own): the same loss, the same
+    gradients, and the maps of each image are that image's, not its neighbour's or the other domain's."""
+    trainer = tiny("cut", tmp_path, steps=1, batch=3)
+    batch = trainer.batch_for(0)
+    assert not torch.equal(batch["real_A"][0], batch["real_A"][1])
+    net, taps = trainer.nets["G"], trainer.recipe.plugins["patchnce"].tap_layers("G")
+    encodes = []
+    original_encode = net.encode
+    net.encode = lambda x, layers: encodes.append(x.shape[0]) or original_encode(x, layers)
+    fast_step, fast_loss, fast_grads = nce_loss_and_grads(trainer, batch, trainer.recipe.products)
+    assert encodes == [3, 3]  # the two queries (fake_B, idt_B); no pass for the keys
+    for source in ("real_A", "real_B"):
+        recorded = fast_step[f"G_taps_{source}"]
+        with torch.no_grad():
+            alone = [original_encode(image[None], taps) for image in batch[source]]  # one image at a time
+        for layer, maps in enumerate(recorded):
+            assert maps.shape[0] == 3
+            for i in range(3):
+                torch.testing.assert_close(maps[i:i + 1], alone[i][layer], rtol=1e-4, atol=1e-5)
+
+    def without_recorded_keys(fn):
+        return lambda s: fn(s)[:2] + (None, None)
+
+    plain = {key: without_recorded_keys(fn) if "fake_B" in key else fn for key, fn in trainer.recipe.products.items()}
+    encodes.clear()
+    _, plain_loss, plain_grads = nce_loss_and_grads(trainer, batch, plain)
+    assert encodes == [3, 3, 3, 3]  # key and query of each path
+    torch.testing.assert_close(fast_loss, plain_loss, rtol=1e-6, atol=1e-7)
+    for fast, slow in zip(fast_grads, plain_grads):
+        torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-7)
+    # the check can fail: keys of the other domain, or of the images in another order, change the loss
+    swapped = {key: (lambda s, fn=fn: (*fn(s)[:2], fn(s)[3], fn(s)[2])) if "fake_B" in key else fn
+               for key, fn in trainer.recipe.products.items()}
+    rolled = {key: (lambda s, fn=fn: (*fn(s)[:2], [m.roll(1, 0) for m in fn(s)[2]], fn(s)[3])) if "fake_B" in key
+              else fn for key, fn in trainer.recipe.products.items()}
+    for wrong in (swapped, rolled):
+        _, loss, _ = nce_loss_and_grads(trainer, batch, wrong)
+        assert (loss - plain_loss).abs() > 1e-3
+
+
+def test_fastcut_records_keys_only_when_the_input_is_not_mirrored(tmp_path):
+    trainer = tiny("fastcut", tmp_path, steps=1)
+    batch = trainer.batch_for(0)
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(12):
+        step = Step(batch, trainer.nets, trainer.recipe.products)
+        recorded = step["G_taps_real_A"]
+        assert (recorded is None) == bool(step.flipped) and step["G_taps_real_B"] is None
+        seen.add(bool(step.flipped))
+    assert seen == {True, False}
+    evaluation = Step(batch, trainer.nets, trainer.recipe.products, training=False)
+    assert evaluation["G_taps_real_A"] is None
