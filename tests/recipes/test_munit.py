@@ -51,7 +51,9 @@ def test_trained_munit_gives_different_outputs_for_different_codes(munit_run):
     x = torch.stack([styled_demo("test")[(i, 0)]["real_A"] for i in range(8)])
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        first, second = (translator.run(nets, x, translator.sample_code(8, generator, "cpu")) for _ in range(2))
+        code = translator.sample_code(8, generator, "cpu")
+        # z and −z: with the tiny preset's 2-dimensional code two independent draws can fall close
+        first, second = translator.run(nets, x, code), translator.run(nets, x, -code)
         again = translator.run(nets, x, translator.sample_code(8, torch.Generator().manual_seed(0), "cpu"))
     per_input = (first - second).abs().flatten(1).mean(1)
     assert per_input.min() > 0.05 and per_input.mean() > 0.15, per_input
