@@ -106,13 +106,7 @@ class ResnetGenerator(nn.Module):
         (CUT's PatchNCE keys are the maps of G's own input)."""
         if taps is None:
             return self.model(x)
-        wanted = self._check_layers(taps)
-        feats: list[torch.Tensor] = []
-        for index, module in enumerate(self.model):
-            x = module(x)
-            if len(feats) < len(wanted) and index == wanted[len(feats)]:
-                feats.append(x)
-        return x, feats
+        return self._run(x, self._check_layers(taps), whole=True)
 
     def _check_layers(self, layers: Sequence[int]) -> list[int]:
         wanted = list(layers)
@@ -124,17 +118,19 @@ class ResnetGenerator(nn.Module):
 
     def encode(self, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
         """Outputs of the modules at the (ascending) indices ``layers``; stops after the last one."""
-        wanted = self._check_layers(layers)
+        return self._run(x, self._check_layers(layers), whole=False)[1]
+
+    def _run(self, x: torch.Tensor, wanted: list[int], whole: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(last module output, outputs at the indices ``wanted``); without ``whole`` the pass stops
+        after the last wanted module."""
         feats: list[torch.Tensor] = []
-        if not wanted:
-            return feats
         for index, module in enumerate(self.model):
+            if not whole and len(feats) == len(wanted):
+                break
             x = module(x)
-            if index == wanted[len(feats)]:
+            if len(feats) < len(wanted) and index == wanted[len(feats)]:
                 feats.append(x)
-                if len(feats) == len(wanted):
-                    break
-        return feats
+        return x, feats
 
     def tap_indices(self) -> dict[str, int]:
         """Semantic tap name → index into ``self.model`` for this layout (CUT's ``nce_layers`` 0,4,8,12,16).
