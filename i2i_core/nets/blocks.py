@@ -76,7 +76,13 @@ class Upsample(nn.Module):
         self.register_buffer("filt", _binomial_kernel([1, 3, 3, 1], channels, scale=4.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        # Replicate-pad the N·C planes as one 3-D (N·C, H, W) batch: the same values and gradients,
+        # but torch.compile's CPU backward breaks on a 4-D input. replication_pad2d_backward has no
+        # decomposition, so inductor calls the ATen kernel on the saved input, which it stores
+        # channels_last; that kernel returns the gradient channels_last while the meta kernel
+        # promises contiguous strides (assert_size_stride fails). A 3-D tensor has no such layout.
+        n, c = x.shape[:2]
+        x = F.pad(x.flatten(0, 1), (1, 1, 1, 1), mode="replicate").unflatten(0, (n, c))
         y = F.conv_transpose2d(x, self.filt, stride=2, padding=2, groups=x.shape[1])
         # The transposed conv gives 2H+2; dropping one row/column on each side centres it at 2H.
         return y[:, :, 1:-1, 1:-1]

@@ -163,6 +163,33 @@ def test_blur_filters_values_and_flat_field():
     assert torch.allclose(up(flat), torch.full((1, 2, 18, 18), 0.7))
 
 
+
+def test_upsample_pads_like_the_reference_bitwise():
+    # Upsample pads the (N·C, H, W) planes, not the 4-D tensor: values and gradients stay bitwise.
+    up = Upsample(3)
+    x = torch.randn(2, 3, 6, 5, requires_grad=True)
+    ref = x.detach().clone().requires_grad_()
+    padded = F.pad(ref, (1, 1, 1, 1), mode="replicate")
+    expected = F.conv_transpose2d(padded, up.filt, stride=2, padding=2, groups=3)[:, :, 1:-1, 1:-1]
+    grad = torch.randn(2, 3, 12, 10)
+    out = up(x)
+    out.backward(grad)
+    expected.backward(grad)
+    assert torch.equal(out, expected) and torch.equal(x.grad, ref.grad)
+
+
+def test_upsample_compiles_forward_and_backward():
+    # Inductor stores the saved pad input channels_last; on a 4-D input the CPU kernel of
+    # replication_pad2d_backward then returns a channels_last gradient where its meta kernel
+    # promises a contiguous one (assert_size_stride failed in `i2i train cut --compile on`).
+    up = Upsample(4)
+    x = torch.randn(2, 4, 5, 5, requires_grad=True)
+    ref = x.detach().clone().requires_grad_()
+    out = torch.compile(up)(x)
+    out.sum().backward()
+    up(ref).sum().backward()
+    assert torch.allclose(out, up(ref)) and torch.allclose(x.grad, ref.grad)
+
 # --- PatchGAN (Isola et al. 2017, §3.2.2; the reference's NLayerDiscriminator) ------------------
 
 def test_patchgan_keys_and_params():
