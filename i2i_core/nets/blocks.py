@@ -38,13 +38,39 @@ def conv_bias_for(norm: str) -> bool:
     return norm == "instance"
 
 
+def replicate_pad(x: torch.Tensor, amount: int) -> torch.Tensor:
+    """Replicate-pad H and W of an N×C×H×W tensor by ``amount``, as the (N·C, H, W) planes.
+
+    The same values and gradients as padding the 4-D tensor, but torch.compile's CPU backward
+    breaks on a 4-D input: replication_pad2d_backward has no decomposition, so inductor calls the
+    ATen kernel on the saved input, which it stores channels_last when convolutions share the
+    graph; that kernel returns the gradient channels_last while its meta kernel promises
+    contiguous strides (assert_size_stride fails). A 3-D tensor has no such layout."""
+    n, c = x.shape[:2]
+    return F.pad(x.flatten(0, 1), (amount,) * 4, mode="replicate").unflatten(0, (n, c))
+
+
+class ReplicationPad2d(nn.Module):
+    """``nn.ReplicationPad2d`` for N×C×H×W inputs that also compiles (see :func:`replicate_pad`)."""
+
+    def __init__(self, amount: int):
+        super().__init__()
+        self.amount = amount
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return replicate_pad(x, self.amount)
+
+    def extra_repr(self) -> str:
+        return str(self.amount)
+
+
 def padding_layers(padding: str, amount: int) -> list[nn.Module]:
     """Explicit padding modules before a conv; "zero" returns none (the conv pads itself)."""
     check_choice("padding", padding, PADDINGS)
     if padding == "reflect":
         return [nn.ReflectionPad2d(amount)]
     if padding == "replicate":
-        return [nn.ReplicationPad2d(amount)]
+        return [ReplicationPad2d(amount)]
     return []
 
 
@@ -76,13 +102,7 @@ class Upsample(nn.Module):
         self.register_buffer("filt", _binomial_kernel([1, 3, 3, 1], channels, scale=4.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Replicate-pad the N·C planes as one 3-D (N·C, H, W) batch: the same values and gradients,
-        # but torch.compile's CPU backward breaks on a 4-D input. replication_pad2d_backward has no
-        # decomposition, so inductor calls the ATen kernel on the saved input, which it stores
-        # channels_last; that kernel returns the gradient channels_last while the meta kernel
-        # promises contiguous strides (assert_size_stride fails). A 3-D tensor has no such layout.
-        n, c = x.shape[:2]
-        x = F.pad(x.flatten(0, 1), (1, 1, 1, 1), mode="replicate").unflatten(0, (n, c))
+        x = replicate_pad(x, 1)
         y = F.conv_transpose2d(x, self.filt, stride=2, padding=2, groups=x.shape[1])
         # The transposed conv gives 2H+2; dropping one row/column on each side centres it at 2H.
         return y[:, :, 1:-1, 1:-1]

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import ReplicationPad2d
+
 MUNIT_NORMS = ("in", "ln", "adain", "none")
 MUNIT_ACTIVATIONS = ("relu", "lrelu", "tanh", "none")
 MUNIT_PADDINGS = ("reflect", "replicate", "zero")
@@ -45,7 +47,7 @@ def _activation(name: str) -> nn.Module:
 
 def _padding(pad_type: str, amount: int) -> nn.Module:
     _choice("padding", pad_type, MUNIT_PADDINGS)
-    return {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": nn.ZeroPad2d}[pad_type](amount)
+    return {"reflect": nn.ReflectionPad2d, "replicate": ReplicationPad2d, "zero": nn.ZeroPad2d}[pad_type](amount)
 
 
 class AdaptiveInstanceNorm2d(nn.Module):

@@ -19,6 +19,7 @@ from i2i_core.nets import (
     init_weights,
     unet_depth_for,
 )
+from i2i_core.nets.blocks import ReplicationPad2d, padding_layers
 
 
 def shapes(net: nn.Module) -> dict[str, tuple[int, ...]]:
@@ -178,17 +179,34 @@ def test_upsample_pads_like_the_reference_bitwise():
     assert torch.equal(out, expected) and torch.equal(x.grad, ref.grad)
 
 
-def test_upsample_compiles_forward_and_backward():
-    # Inductor stores the saved pad input channels_last; on a 4-D input the CPU kernel of
-    # replication_pad2d_backward then returns a channels_last gradient where its meta kernel
-    # promises a contiguous one (assert_size_stride failed in `i2i train cut --compile on`).
-    up = Upsample(4)
-    x = torch.randn(2, 4, 5, 5, requires_grad=True)
+def test_replication_pad_matches_torch_bitwise():
+    # The padding that the ResNet blocks (padding="replicate") and MUNIT (pad_type replicate) use.
+    from i2i_core.nets.munit import _padding
+
+    for pad in (ReplicationPad2d(2), padding_layers("replicate", 2)[0], _padding("replicate", 2)):
+        x = torch.randn(2, 3, 5, 4, requires_grad=True)
+        ref = x.detach().clone().requires_grad_()
+        grad = torch.randn(2, 3, 9, 8)
+        out, expected = pad(x), nn.ReplicationPad2d(2)(ref)
+        out.backward(grad)
+        expected.backward(grad)
+        assert torch.equal(out, expected) and torch.equal(x.grad, ref.grad)
+
+
+def test_replicate_padding_compiles_forward_and_backward():
+    # With convolutions in the graph inductor stores the saved pad input channels_last; on a 4-D
+    # input the CPU kernel of replication_pad2d_backward then returns a channels_last gradient where
+    # its meta kernel promises a contiguous one (assert_size_stride failed in
+    # `i2i train cut --compile on`, from Upsample, and for nn.ReplicationPad2d between convs).
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(4, 4, 3), ReplicationPad2d(1), nn.Conv2d(4, 4, 3), Upsample(4))
+    x = torch.randn(2, 4, 7, 7, requires_grad=True)
     ref = x.detach().clone().requires_grad_()
-    out = torch.compile(up)(x)
+    out = torch.compile(net)(x)
     out.sum().backward()
-    up(ref).sum().backward()
-    assert torch.allclose(out, up(ref)) and torch.allclose(x.grad, ref.grad)
+    expected = net(ref)
+    expected.sum().backward()
+    assert torch.allclose(out, expected, atol=1e-6) and torch.allclose(x.grad, ref.grad, atol=1e-5)
 
 # --- PatchGAN (Isola et al. 2017, §3.2.2; the reference's NLayerDiscriminator) ------------------
 
