@@ -164,7 +164,6 @@ def test_blur_filters_values_and_flat_field():
     assert torch.allclose(up(flat), torch.full((1, 2, 18, 18), 0.7))
 
 
-
 def test_upsample_pads_like_the_reference_bitwise():
     # Upsample pads the (N·C, H, W) planes, not the 4-D tensor: values and gradients stay bitwise.
     up = Upsample(3)
@@ -207,6 +206,7 @@ def test_replicate_padding_compiles_forward_and_backward():
     expected = net(ref)
     expected.sum().backward()
     assert torch.allclose(out, expected, atol=1e-6) and torch.allclose(x.grad, ref.grad, atol=1e-5)
+
 
 # --- PatchGAN (Isola et al. 2017, §3.2.2; the reference's NLayerDiscriminator) ------------------
 
