@@ -5,7 +5,10 @@ the image: U-Net with z, ResNet encoder, 2-scale D.
   and concatenates it to the input of *every* level's down-conv; ``"input"`` (G_Unet_add_input)
   concatenates it to the image only and is otherwise pix2pix's U-Net (up to the order of the
   channels it concatenates). Depth log2(image size), so
-  8 levels at 256² (unet_256) and 5 at 32², the innermost level always seeing 1×1.
+  8 levels at 256² (unet_256) and 5 at 32², the innermost level always seeing 1×1. ``upsample``
+  is the reference's ``--upsample``: ``basic`` (its default, a transposed conv 4×4/2) or
+  ``bilinear`` (bilinear ×2, reflection pad 1, conv 3×3), which cannot paint the transposed conv's
+  2-pixel checkerboard.
 - ``bicyclegan_encoder``: E_ResNet (vaeLike), B image → (μ, log-variance) of the code.
 - ``bicyclegan_discriminator``: D_NLayersMulti, PatchGANs (n_layers 3) at ``num_scales`` scales of
   the input, returning a list of logit maps (the adversarial plugin sums over them).
@@ -55,7 +58,8 @@ class UnetLevelWithZ(nn.Module):
 
     down: [LeakyReLU 0.2] → conv 4×4/2 of cat([x, z tiled]) → [IN]   (outermost: the conv only;
           innermost: no norm)
-    up:   ReLU → transposed conv 4×4/2 → IN (outermost: → tanh) → [Dropout 0.5]
+    up:   ReLU → transposed conv 4×4/2 (``upsample="bilinear"``: bilinear ×2 → reflection pad 1 →
+          conv 3×3) → IN (outermost: → tanh) → [Dropout 0.5]
     out:  cat([up, skip]) except at the outermost level. The skip is the level's input without z
           (G_Unet_add_all), or with ``activated_skip`` its LeakyReLU (G_Unet_add_input reuses
           pix2pix's block, whose in-place LeakyReLU changes the tensor the skip then reads).
@@ -63,7 +67,7 @@ class UnetLevelWithZ(nn.Module):
 
     def __init__(self, in_channels: int, outer_channels: int, inner_channels: int, nz: int,
                  inner: "UnetLevelWithZ | None" = None, outermost: bool = False, norm: str = "instance",
-                 dropout: bool = False, activated_skip: bool = False):
+                 dropout: bool = False, activated_skip: bool = False, upsample: str = "basic"):
         super().__init__()
         self.outermost, self.activated_skip, self.nz = outermost, activated_skip, nz
         innermost = inner is None
@@ -75,7 +79,7 @@ class UnetLevelWithZ(nn.Module):
             self.down_norm = nn.Identity() if innermost else norm_layer(norm, inner_channels)
         self.inner = inner
         up_in = inner_channels if innermost else 2 * inner_channels
-        up = [nn.ReLU(), nn.ConvTranspose2d(up_in, outer_channels, 4, stride=2, padding=1)]
+        up = [nn.ReLU(), *upsampling_conv(upsample, up_in, outer_channels)]
         up += [nn.Tanh()] if outermost else [norm_layer(norm, outer_channels)]
         if dropout:
             up.append(nn.Dropout(0.5))
@@ -96,27 +100,42 @@ class UnetLevelWithZ(nn.Module):
         return torch.cat([h, activated if self.activated_skip else x], 1)
 
 
+UPSAMPLE_MODES = ("basic", "bilinear")
+
+
+def upsampling_conv(mode: str, in_channels: int, out_channels: int) -> list[nn.Module]:
+    """The layers that double the resolution on a U-Net level's way up."""
+    if mode == "basic":
+        return [nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)]
+    return [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.ReflectionPad2d(1),
+            nn.Conv2d(in_channels, out_channels, 3)]
+
+
 class UnetWithZ(nn.Module):
     """G(A, z): a U-Net with ``num_downs`` levels taking the code at every level's input (``all``)
     or at the image only (``input``). Dropout (``dropout=True``, as every reference training script
     sets) sits in the 8·ngf levels between the innermost and the four outer ones."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, nz: int = 8, num_downs: int = 8, ngf: int = 64,
-                 where_add: str = "all", norm: str = "instance", dropout: bool = False):
+                 where_add: str = "all", norm: str = "instance", dropout: bool = False, upsample: str = "basic"):
         super().__init__()
         if where_add not in ("all", "input"):
             raise ValueError(f"where_add must be 'all' or 'input', got {where_add!r}")
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, got {upsample!r}")
         if num_downs < MIN_UNET_DEPTH:
             raise ValueError(f"the BicycleGAN U-Net needs num_downs >= {MIN_UNET_DEPTH} (a 32×32 image), got {num_downs}")
         self.nz, self.where_add = nz, where_add
         self.size_multiple = 2 ** num_downs  # inputs are padded to this by ``i2i translate``
         inner_nz, kind = (nz, {}) if where_add == "all" else (0, {"activated_skip": True})
+        kind["upsample"] = upsample
         level = UnetLevelWithZ(ngf * 8, ngf * 8, ngf * 8, inner_nz, norm=norm, **kind)
         for _ in range(num_downs - MIN_UNET_DEPTH):
             level = UnetLevelWithZ(ngf * 8, ngf * 8, ngf * 8, inner_nz, level, norm=norm, dropout=dropout, **kind)
         for mult in (4, 2, 1):
             level = UnetLevelWithZ(ngf * mult, ngf * mult, ngf * mult * 2, inner_nz, level, norm=norm, **kind)
-        self.unet = UnetLevelWithZ(in_channels, out_channels, ngf, nz, level, outermost=True, norm=norm)
+        self.unet = UnetLevelWithZ(in_channels, out_channels, ngf, nz, level, outermost=True, norm=norm,
+                                   upsample=upsample)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.unet(x, z)
