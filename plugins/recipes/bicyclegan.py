@@ -73,7 +73,8 @@ def xavier(kind: str, **kwargs) -> NetSpec:
 
 def generator(o: BuildOptions, dropout: bool) -> NetSpec:
     return xavier("bicyclegan_unet", in_channels=o.in_channels, out_channels=o.out_channels, nz=8,
-                  num_downs=unet_depth_for(o.image_size), ngf=64, where_add="all", norm="instance", dropout=dropout)
+                  num_downs=unet_depth_for(o.image_size), ngf=64, where_add="all", norm="instance", dropout=dropout,
+                  upsample="basic")
 
 
 def discriminator(in_channels: int, o: BuildOptions) -> NetSpec:
