@@ -14,7 +14,8 @@ Sizes the reference fixes are derived from the image instead:
 
 * ``MultiScaleDiscriminator`` keeps ``num_scales`` (3) scales while the smallest one still
   takes ``n_layer`` reflect-padded stride-2 convs (an input of at least 2^n_layer pixels):
-  3 scales from 64², 2 at 32².
+  3 scales from 64², 2 at 32². With ``norm="instance"`` (the paper's) the last conv must leave
+  at least 2×2 for its norm (2^(n_layer + 1) pixels): 3 scales from 128², 2 at 64², 1 at 32².
 * ``ContentDiscriminator``: the reference stacks three k7/s2/p1 convs and a k4 valid conv, which
   gives the single value per sample its BCE target needs only for content maps of 53–60 pixels
   (crops 212–240). Here the k7/s2/p1 convs repeat while one more leaves a map of at least 2×2,
@@ -232,11 +233,13 @@ class ConcatGenerator(nn.Module):
         return out
 
 
-def discriminator_scales(image_size: int, n_layer: int, num_scales: int) -> int:
+def discriminator_scales(image_size: int, n_layer: int, num_scales: int, norm: str = "none") -> int:
     """How many of ``num_scales`` scales (each half the last) still take ``n_layer`` stride-2
-    reflect-padded convs: the smallest input must be at least 2^n_layer pixels (at least one)."""
+    reflect-padded convs: the smallest input must be at least 2^n_layer pixels (at least one), and
+    twice that when the convs are instance-normalised (a norm of a 1×1 map cannot train)."""
     scales, size = 0, image_size
-    while scales < num_scales and size >= 2 ** n_layer:
+    smallest = 2 ** (n_layer + (norm == "instance"))
+    while scales < num_scales and size >= smallest:
         scales += 1
         size = (size + 1) // 2
     return max(1, scales)
@@ -250,7 +253,7 @@ class MultiScaleDiscriminator(nn.Module):
     def __init__(self, in_channels: int = 3, ndf: int = 64, n_layer: int = 4, num_scales: int = 3,
                  image_size: int = 256, norm: str = "none", slope: float = 0.01):
         super().__init__()
-        scales = discriminator_scales(image_size, n_layer, num_scales)
+        scales = discriminator_scales(image_size, n_layer, num_scales, norm)
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
         self.Diss = nn.ModuleList()
         for _ in range(scales):

@@ -46,7 +46,8 @@ Where this is not the reference, on purpose:
   ``content_adversarial.norm``/``.slope`` for D_c).
 * D_c is built for the content size of ``--image-size`` instead of fitting only crops of
   212–240 (see ``i2i_core.nets.drit``); at 216 it is the reference network. The image Ds keep
-  3 scales from 64² and drop the scale that would be smaller than 16² below that.
+  3 scales from 64² and drop the scale that would be smaller than 16² below that (with the
+  paper's instance norm, smaller than 32²: a norm needs a last map of 2×2).
 * The reference makes the last two iterations of every epoch full ones; here the full
   iterations are every third step, epochs play no part.
 * ``--style`` and ``translators`` take E_a's μ of the style image (the reference samples its

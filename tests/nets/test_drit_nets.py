@@ -81,9 +81,20 @@ def test_initialisation_and_discriminator_options():
     fc = e_a.fc_A[0]  # Linear keeps PyTorch's default: uniform in ±1/√fan_in
     assert fc.weight.abs().max().item() <= 1 / 256 ** 0.5 and fc.weight.std().item() > 0.03
     assert torch.equal(g.decA2[0].model[1].weight, torch.ones(136, 1, 1))
-    plain = MultiScaleDiscriminator(ndf=4, image_size=64)
-    paper = MultiScaleDiscriminator(ndf=4, image_size=64, norm="instance", slope=0.2)
+    plain = MultiScaleDiscriminator(ndf=4, image_size=128)
+    paper = MultiScaleDiscriminator(ndf=4, image_size=128, norm="instance", slope=0.2)
     assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in plain.modules())
     assert sum(isinstance(m, torch.nn.InstanceNorm2d) for m in paper.modules()) == 12
     assert {m.negative_slope for m in plain.modules() if isinstance(m, torch.nn.LeakyReLU)} == {0.01}
     assert {m.negative_slope for m in paper.modules() if isinstance(m, torch.nn.LeakyReLU)} == {0.2}
+
+
+@pytest.mark.parametrize("size, plain_scales, paper_scales", [(32, 2, 1), (64, 3, 2), (128, 3, 3)])
+def test_instance_normalised_discriminator_drops_scales_it_could_not_train(size, plain_scales, paper_scales):
+    """The paper's D (instance norm) at the demo's 32²: the second scale's last conv would leave a
+    1×1 map, whose instance norm raises in training; that scale is dropped instead."""
+    x = torch.rand(2, 3, size, size)
+    for norm, scales in (("none", plain_scales), ("instance", paper_scales)):
+        d = MultiScaleDiscriminator(ndf=4, image_size=size, norm=norm).train()
+        maps = d(x)
+        assert len(maps) == scales and min(m.shape[-1] for m in maps) >= 1
