@@ -1,8 +1,11 @@
-"""DRIT / DRIT++ networks (Lee et al. 2018, 2020), the concat variant of the DRIT reference code, src/networks.py.
+"""DRIT / DRIT++ networks (Lee et al. 2018, 2020), the concat variant of the DRIT reference code, src/networks.py,
+and the generator of its feature-wise variant (``--concat 0``).
 
 Every network serves both domains: ``forward(..., domain)`` picks the branch of domain "A" or
 "B"; the blocks named ``*_share`` are common to both. State-dict keys follow the reference
-(``convA.0.model.1``, ``conv_share.0.model.5``, ``decA2.0.model.1.weight``, ``Diss.2.4``, ...).
+(``convA.0.model.1``, ``conv_share.0.model.5``, ``decA2.0.model.1.weight``, ``Diss.2.4``, ...),
+except the feature-wise generator's, which has the reference's 17,146,374 parameters under names
+of its own.
 
 The reference's two discriminator quirks are the defaults, as *options*: its LeakyReLU conv block
 never inserts the instance norm it is asked for (a string comparison that is always false), so
@@ -233,6 +236,64 @@ class ConcatGenerator(nn.Module):
         return out
 
 
+class MisINSResBlock(nn.Module):
+    """Residual block of the feature-wise generator: after each of its two conv3 → IN, the code is
+    tiled and concatenated, and two 1×1 convs with ReLUs (C + C_z → C + C_z → C) mix it in."""
+
+    def __init__(self, channels: int, code_channels: int):
+        super().__init__()
+        width = channels + code_channels
+
+        def conv_in():
+            return nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels))
+
+        def mix():
+            return nn.Sequential(nn.Conv2d(width, width, 1), nn.ReLU(inplace=True), nn.Conv2d(width, channels, 1),
+                                 nn.ReLU(inplace=True))
+
+        self.conv1, self.mix1, self.conv2, self.mix2 = conv_in(), mix(), conv_in(), mix()
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(x)
+        out = self.mix1(torch.cat([out, _tile(code, out)], 1))
+        out = self.conv2(out)
+        return x + self.mix2(torch.cat([out, _tile(code, out)], 1))
+
+
+class FeaturewiseGenerator(nn.Module):
+    """G (feature-wise variant, the reference's ``--concat 0``): per domain an MLP nz → C → C → n·C
+    whose n chunks drive ``n_res`` MisINSResBlocks on the content, then two ConvT blocks
+    (C → C/2 → C/4) and a 1×1 transposed conv to the image (tanh). Nothing is shared between the
+    domains. 256-channel content, nz 8, 4 blocks: the reference network."""
+
+    size_multiple = 4
+
+    def __init__(self, content_channels: int = 256, out_channels_A: int = 3, out_channels_B: int = 3, nz: int = 8,
+                 n_res: int = 4):
+        super().__init__()
+        c = self.content_channels = content_channels
+        self.nz, self.n_res = nz, n_res
+        for domain, c_out in zip(DOMAINS, (out_channels_A, out_channels_B)):
+            setattr(self, f"mlp{domain}", nn.Sequential(nn.Linear(nz, c), nn.ReLU(inplace=True), nn.Linear(c, c),
+                                                        nn.ReLU(inplace=True), nn.Linear(c, n_res * c)))
+            setattr(self, f"dec{domain}1", nn.ModuleList(MisINSResBlock(c, c) for _ in range(n_res)))
+            setattr(self, f"dec{domain}2", nn.Sequential(
+                ReLULNConvTranspose2d(c, c // 2), ReLULNConvTranspose2d(c // 2, c // 4),
+                nn.ConvTranspose2d(c // 4, c_out, 1), nn.Tanh()))
+        drit_init(self)
+
+    def forward(self, content: torch.Tensor, z: torch.Tensor, domain: str) -> torch.Tensor:
+        _check_domain(domain)
+        if content.shape[1] != self.content_channels or z.shape[1] != self.nz:
+            raise ValueError(f"drit generator built for {self.content_channels}-channel content and {self.nz}-d codes "
+                             f"got {content.shape[1]} and {z.shape[1]} (content channels are 4 × the content "
+                             f"encoder's ngf; nz must match the attribute encoder's)")
+        out = content
+        for block, code in zip(getattr(self, f"dec{domain}1"), getattr(self, f"mlp{domain}")(z).chunk(self.n_res, 1)):
+            out = block(out, code)
+        return getattr(self, f"dec{domain}2")(out)
+
+
 def discriminator_scales(image_size: int, n_layer: int, num_scales: int, norm: str = "none") -> int:
     """How many of ``num_scales`` scales (each half the last) still take ``n_layer`` stride-2
     reflect-padded convs: the smallest input must be at least 2^n_layer pixels (at least one), and
@@ -317,6 +378,7 @@ NETWORK_KINDS = {
     "drit_content_encoder": ContentEncoder,
     "drit_attribute_encoder": AttributeEncoder,
     "drit_generator": ConcatGenerator,
+    "drit_featurewise_generator": FeaturewiseGenerator,
     "drit_multiscale_discriminator": MultiScaleDiscriminator,
     "drit_content_discriminator": ContentDiscriminator,
 }

@@ -5,13 +5,15 @@ import torch
 
 from helpers import n_params
 from i2i_core.nets.drit import (AttributeEncoder, ConcatGenerator, ContentDiscriminator, ContentEncoder,
-                                MultiScaleDiscriminator, content_discriminator_layout)
+                                FeaturewiseGenerator, MultiScaleDiscriminator, _tile,
+                                content_discriminator_layout)
 
 
 def test_reference_parameter_counts():
     assert n_params(ContentEncoder()) == 9_018_112
     assert n_params(AttributeEncoder()) == 2_688_160
     assert n_params(ConcatGenerator()) == 9_564_710
+    assert n_params(FeaturewiseGenerator()) == 17_146_374
     assert n_params(MultiScaleDiscriminator()) == 8_271_171
     # the reference's content D exists only for content maps of 53–60 (crops 212–240) ...
     for size in range(53, 61):
@@ -50,6 +52,30 @@ def test_shapes(size):
     assert [m.shape[-1] for m in maps] == ([2, 1] if size == 32 else [4, 2, 1])  # no scale below 16²
     with pytest.raises(ValueError, match="64-channel content"):
         ConcatGenerator(content_channels=64, nz=8, n_res=1)(content, mu, "A")
+
+
+def test_featurewise_generator_takes_its_code_through_every_block_and_nothing_shared():
+    torch.manual_seed(0)
+    g = FeaturewiseGenerator(content_channels=32, nz=2, n_res=2)
+    content, z = torch.randn(2, 32, 8, 8), torch.randn(2, 2)
+    out = g(content, z, "B")
+    assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1
+    assert not torch.allclose(g(content, z.flip(0), "B"), out)  # the code matters
+    assert not torch.allclose(g(content, z, "A"), out)  # each domain has its own networks
+    out.sum().backward()
+    for name, p in g.named_parameters():  # B's output trains B's MLP and blocks, none of A's
+        assert (p.grad is not None and p.grad.abs().sum() > 0) == name.startswith(("mlpB", "decB")), name
+    with pytest.raises(ValueError, match="32-channel content and 2-d codes"):
+        g(content, torch.randn(2, 8), "A")
+    # where the concat generator's residual blocks pass the tiled code on untouched: their
+    # instance norms remove its constant maps from everything else
+    concat = ConcatGenerator(content_channels=32, nz=2, n_res=1)
+    shared = concat.dec_share(content)
+    blocks = [concat.decB1(torch.cat([shared, _tile(code, shared)], 1)) for code in (z, z.flip(0))]
+    assert torch.allclose(blocks[0][:, :32], blocks[1][:, :32], atol=1e-5)
+    assert not torch.allclose(blocks[0][:, 32:], blocks[1][:, 32:])
+    first, chunk = g.decB1[0], g.mlpB(z)[:, :32]  # the feature-wise block's conv outputs see its chunk
+    assert not torch.allclose(first(content, chunk)[0], first(content, chunk.flip(0))[0])
 
 
 @pytest.mark.parametrize("image_size", [32, 64, 128, 216, 256, 512])
