@@ -201,6 +201,14 @@ class AttributeEncoder(nn.Module):
         return getattr(self, f"fc_{domain}")(features), getattr(self, f"fcVar_{domain}")(features)
 
 
+def _check_generator_inputs(generator, content: torch.Tensor, z: torch.Tensor, domain: str) -> None:
+    _check_domain(domain)
+    if content.shape[1] != generator.content_channels or z.shape[1] != generator.nz:
+        raise ValueError(f"drit generator built for {generator.content_channels}-channel content and {generator.nz}-d "
+                         f"codes got {content.shape[1]} and {z.shape[1]} (content channels are 4 × the content "
+                         f"encoder's ngf; nz must match the attribute encoder's)")
+
+
 class ConcatGenerator(nn.Module):
     """G (concat variant): shared residual block; per domain the code z is tiled and concatenated
     before ``n_res`` residual blocks and before each of the two up-sampling blocks and the final
@@ -225,11 +233,7 @@ class ConcatGenerator(nn.Module):
         drit_init(self)
 
     def forward(self, content: torch.Tensor, z: torch.Tensor, domain: str) -> torch.Tensor:
-        _check_domain(domain)
-        if content.shape[1] != self.content_channels or z.shape[1] != self.nz:
-            raise ValueError(f"drit generator built for {self.content_channels}-channel content and {self.nz}-d codes "
-                             f"got {content.shape[1]} and {z.shape[1]} (content channels are 4 × the content "
-                             f"encoder's ngf; nz must match the attribute encoder's)")
+        _check_generator_inputs(self, content, z, domain)
         out = self.dec_share(content)
         for k in range(1, 5):
             out = getattr(self, f"dec{domain}{k}")(torch.cat([out, _tile(z, out)], 1))
@@ -283,11 +287,7 @@ class FeaturewiseGenerator(nn.Module):
         drit_init(self)
 
     def forward(self, content: torch.Tensor, z: torch.Tensor, domain: str) -> torch.Tensor:
-        _check_domain(domain)
-        if content.shape[1] != self.content_channels or z.shape[1] != self.nz:
-            raise ValueError(f"drit generator built for {self.content_channels}-channel content and {self.nz}-d codes "
-                             f"got {content.shape[1]} and {z.shape[1]} (content channels are 4 × the content "
-                             f"encoder's ngf; nz must match the attribute encoder's)")
+        _check_generator_inputs(self, content, z, domain)
         out = content
         for block, code in zip(getattr(self, f"dec{domain}1"), getattr(self, f"mlp{domain}")(z).chunk(self.n_res, 1)):
             out = block(out, code)
