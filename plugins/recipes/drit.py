@@ -58,9 +58,9 @@ Where this is not the reference, on purpose:
 of a block two 1×1 convs mix the tiled chunk into the features (MisINSResBlock). In the concat
 generator the instance norm after each conv of a residual block removes the tiled code's constant
 maps, so z reaches the image only through the two up-sampling blocks and the last 1×1 conv.
-The reference pairs that generator with a
-deterministic attribute encoder and an L2 on the code in place of the KL; here E_a, its KL and
-the latent regression on μ stay those of the concat variant.
+The reference pairs that generator with a deterministic attribute encoder and an L2 on the code
+in place of the KL; here E_a, its KL and the latent regression on μ stay those of the concat
+variant.
 
 ``i2i train drit --add PLUGIN`` puts the plugin's generator term in the G phase (where DRIT++
 puts mode seeking and DivCo-DRIT its contrastive term); ``--add PLUGIN:phases={"G":"EG"}`` puts
