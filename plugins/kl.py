@@ -17,6 +17,7 @@ import attrs
 import torch
 from attrs import validators as v
 
+from i2i_core.errors import ConfigError
 from i2i_core.loss import LossPlugin, product_names
 
 REDUCTIONS = ("sum", "mean")
@@ -51,5 +52,9 @@ class KL(LossPlugin):
         return tuple(name for pair in self._pairs() for name in pair)
 
     def loss(self, step, role):
+        for _, logvar in self._pairs():
+            if step[logvar] is None:
+                raise ConfigError(f"{self.name}: product {logvar!r} is None, its encoder is deterministic (no "
+                                  f"log-variance); set {self.name}.weight=0 and penalise the code with code_l2 (drit: attribute_l2.weight)")
         return torch.stack([kl_to_standard_normal(step[mu], step[logvar], self.reduction)
                             for mu, logvar in self._pairs()]).sum()

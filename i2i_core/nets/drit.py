@@ -201,6 +201,32 @@ class AttributeEncoder(nn.Module):
         return getattr(self, f"fc_{domain}")(features), getattr(self, f"fcVar_{domain}")(features)
 
 
+class FeaturewiseAttributeEncoder(nn.Module):
+    """E_a (feature-wise variant, the reference's ``--concat 0``): per domain reflect-pad conv7 to
+    ``ndf`` channels, ``n_blocks + 1`` reflect-padded stride-2 conv4s (widths ndf·min(4, 2^k)), each
+    followed by a ReLU, global average pool and a 1×1 conv to the code. Deterministic: it returns
+    the code itself, no variance, and no norm anywhere. ``n_blocks`` counts as in the concat
+    encoder, so both halve the image as often (3: four times)."""
+
+    def __init__(self, in_channels_A: int = 3, in_channels_B: int = 3, ndf: int = 64, n_blocks: int = 3,
+                 nz: int = 8):
+        super().__init__()
+        self.nz = nz
+        self.size_multiple = 2 ** (n_blocks + 1)
+        widths = [ndf * min(4, 2 ** k) for k in range(n_blocks + 2)]
+        for domain, c_in in zip(DOMAINS, (in_channels_A, in_channels_B)):
+            layers = [nn.ReflectionPad2d(3), nn.Conv2d(c_in, ndf, 7), nn.ReLU(inplace=True)]
+            for a, b in zip(widths, widths[1:]):
+                layers += [nn.ReflectionPad2d(1), nn.Conv2d(a, b, 4, 2), nn.ReLU(inplace=True)]
+            layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(widths[-1], nz, 1)]
+            setattr(self, f"model_{domain}", nn.Sequential(*layers))
+        drit_init(self)
+
+    def forward(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """The attribute code, N × nz."""
+        return getattr(self, f"model_{_check_domain(domain)}")(x).flatten(1)
+
+
 def _check_generator_inputs(generator, content: torch.Tensor, z: torch.Tensor, domain: str) -> None:
     _check_domain(domain)
     if content.shape[1] != generator.content_channels or z.shape[1] != generator.nz:
@@ -377,6 +403,7 @@ class ContentDiscriminator(nn.Module):
 NETWORK_KINDS = {
     "drit_content_encoder": ContentEncoder,
     "drit_attribute_encoder": AttributeEncoder,
+    "drit_featurewise_attribute_encoder": FeaturewiseAttributeEncoder,
     "drit_generator": ConcatGenerator,
     "drit_featurewise_generator": FeaturewiseGenerator,
     "drit_multiscale_discriminator": MultiScaleDiscriminator,

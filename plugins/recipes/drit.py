@@ -15,6 +15,7 @@ variant, as the reference code (HsinYingLee/DRIT) trains it.
                self_recon           |G_A(c_A, z_A) − x_A|₁ + |G_B(c_B, z_B) − x_B|₁          10
                cross_cycle          |G_A(c(x̃_B), z(x̃_A)) − x_A|₁ + mirrored                10
                kl                   Σ −½(1 + lv − μ² − e^lv) over both attribute encoders    0.01
+               attribute_l2         mean(z_A²) + mean(z_B²), feature-wise E_a only           0.01 (0 here)
                code_l2              mean(c_A²) + mean(c_B²), noisy content codes             0.01
                adversarial_random   D_A2(G_A(c_B, z)), D_B2(G_B(c_A, z)), σ + BCE            1
                latent_regression    |μ(E_a(G_A(c_B, z))) − z|₁ + mirrored                    10
@@ -59,8 +60,10 @@ of a block two 1×1 convs mix the tiled chunk into the features (MisINSResBlock)
 generator the instance norm after each conv of a residual block removes the tiled code's constant
 maps, so z reaches the image only through the two up-sampling blocks and the last 1×1 conv.
 The reference pairs that generator with a deterministic attribute encoder and an L2 on the code
-in place of the KL; here E_a, its KL and the latent regression on μ stay those of the concat
-variant.
+in place of the KL: ``--set nets.E_a.kind=drit_featurewise_attribute_encoder kl.weight=0
+attribute_l2.weight=0.01`` (conv7, four stride-2 conv4s with ReLUs and no norm, global pool, 1×1
+conv to the code; mean(z²) per domain). Its code is used as it is, where the concat variant samples,
+and the latent regression reads it as it reads μ. Each half works with the other's partner too.
 
 ``i2i train drit --add PLUGIN`` puts the plugin's generator term in the G phase (where DRIT++
 puts mode seeking and DivCo-DRIT its contrastive term); ``--add PLUGIN:phases={"G":"EG"}`` puts
@@ -104,8 +107,15 @@ def half_batch(s) -> int:
     return n // 2
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+def encode_attribute(encoder, image: torch.Tensor, domain: str) -> tuple:
+    """(μ, log-variance) of the concat variant's E_a; (code, None) of the deterministic one."""
+    out = encoder(image, domain)
+    return out if isinstance(out, tuple) else (out, None)
+
+
+def reparameterize(mu: torch.Tensor, logvar) -> torch.Tensor:
+    """A sample of N(μ, e^lv); the code itself when the encoder is deterministic (lv None)."""
+    return mu if logvar is None else mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
 
 def generate(s, domain: str, contents: list, codes: list) -> tuple:
@@ -142,8 +152,8 @@ def build(o: BuildOptions, name: str, mode_seeking: bool) -> Recipe:
             # c_A, c_B: noisy while training
             "content_A": lambda s: s.E_c(s.real_A_encoded, "A"),
             "content_B": lambda s: s.E_c(s.real_B_encoded, "B"),
-            ("mu_A", "logvar_A"): lambda s: s.E_a(s.real_A_encoded, "A"),
-            ("mu_B", "logvar_B"): lambda s: s.E_a(s.real_B_encoded, "B"),
+            ("mu_A", "logvar_A"): lambda s: encode_attribute(s.E_a, s.real_A_encoded, "A"),
+            ("mu_B", "logvar_B"): lambda s: encode_attribute(s.E_a, s.real_B_encoded, "B"),
             "style_A": lambda s: reparameterize(s.mu_A, s.logvar_A),
             "style_B": lambda s: reparameterize(s.mu_B, s.logvar_B),
             # r1, r2 ~ N(0, I): one pair shared by both directions
@@ -159,16 +169,16 @@ def build(o: BuildOptions, name: str, mode_seeking: bool) -> Recipe:
             # encode the translations again: x̃_A carries B's content and A's attribute
             "content_fake_A": lambda s: s.E_c(s.fake_A, "A"),
             "content_fake_B": lambda s: s.E_c(s.fake_B, "B"),
-            ("mu_fake_A", "logvar_fake_A"): lambda s: s.E_a(s.fake_A, "A"),
-            ("mu_fake_B", "logvar_fake_B"): lambda s: s.E_a(s.fake_B, "B"),
+            ("mu_fake_A", "logvar_fake_A"): lambda s: encode_attribute(s.E_a, s.fake_A, "A"),
+            ("mu_fake_B", "logvar_fake_B"): lambda s: encode_attribute(s.E_a, s.fake_B, "B"),
             "rec_A": lambda s: s.G(s.content_fake_B, reparameterize(s.mu_fake_A, s.logvar_fake_A), "A"),
             "rec_B": lambda s: s.G(s.content_fake_A, reparameterize(s.mu_fake_B, s.logvar_fake_B), "B"),
             # latent regression reads μ only
-            "mu_random_A": lambda s: s.E_a(s.fake_A_random, "A")[0],
-            "mu_random_B": lambda s: s.E_a(s.fake_B_random, "B")[0],
+            "mu_random_A": lambda s: encode_attribute(s.E_a, s.fake_A_random, "A")[0],
+            "mu_random_B": lambda s: encode_attribute(s.E_a, s.fake_B_random, "B")[0],
             # sample grids: each row's content with the other domain's attribute (μ)
-            "transfer_B": lambda s: s.G(s.E_c(s.real_A, "A"), s.E_a(s.real_B, "B")[0], "B"),
-            "transfer_A": lambda s: s.G(s.E_c(s.real_B, "B"), s.E_a(s.real_A, "A")[0], "A"),
+            "transfer_B": lambda s: s.G(s.E_c(s.real_A, "A"), encode_attribute(s.E_a, s.real_B, "B")[0], "B"),
+            "transfer_A": lambda s: s.G(s.E_c(s.real_B, "B"), encode_attribute(s.E_a, s.real_A, "A")[0], "A"),
         },
         phases=[
             Phase(name="D_content", optimizers=["content_adversarial"]),
@@ -201,6 +211,8 @@ def build(o: BuildOptions, name: str, mode_seeking: bool) -> Recipe:
     r.add(CrossCycle(weight=10.0, phases=eg))
     r.add(KL(weight=0.01, reduction="sum", phases=eg, pairs=[("mu_A", "logvar_A"), ("mu_B", "logvar_B")]))
     r.add(CodeL2(weight=0.01, phases=eg, codes=["content_A", "content_B"]))
+    # the feature-wise variant's stand-in for the KL on its deterministic codes (off with the concat E_a)
+    r.add(CodeL2(weight=0.0, phases=eg, codes=["mu_A", "mu_B"]), "attribute_l2")
     r.add(Adversarial(mode="vanilla", d_factor=1.0, terms=random_fakes), "adversarial_random")
     r.add(LatentRegression(weight=10.0, pairs=[("mu_random_A", "z_random"), ("mu_random_B", "z_random")]))
     if mode_seeking:
@@ -217,7 +229,7 @@ def translator(r: Recipe, source: str, target: str) -> Translator:
         nets=("E_c", "G", "E_a"),
         run=lambda nets, x, code: nets["G"](nets["E_c"](x, source), code, target),
         sample_code=lambda n, generator, device: torch.randn(n, r.nets["G"].kwargs["nz"], generator=generator).to(device),
-        style_code=lambda nets, image: nets["E_a"](image, target)[0],
+        style_code=lambda nets, image: encode_attribute(nets["E_a"], image, target)[0],
     )
 
 

@@ -5,7 +5,7 @@ import torch
 
 from helpers import n_params
 from i2i_core.nets.drit import (AttributeEncoder, ConcatGenerator, ContentDiscriminator, ContentEncoder,
-                                FeaturewiseGenerator, MultiScaleDiscriminator, _tile,
+                                FeaturewiseAttributeEncoder, FeaturewiseGenerator, MultiScaleDiscriminator, _tile,
                                 content_discriminator_layout)
 
 
@@ -14,6 +14,7 @@ def test_reference_parameter_counts():
     assert n_params(AttributeEncoder()) == 2_688_160
     assert n_params(ConcatGenerator()) == 9_564_710
     assert n_params(FeaturewiseGenerator()) == 17_146_374
+    assert n_params(FeaturewiseAttributeEncoder()) == 5_529_872
     assert n_params(MultiScaleDiscriminator()) == 8_271_171
     # the reference's content D exists only for content maps of 53–60 (crops 212–240) ...
     for size in range(53, 61):
@@ -76,6 +77,20 @@ def test_featurewise_generator_takes_its_code_through_every_block_and_nothing_sh
     assert not torch.allclose(blocks[0][:, 32:], blocks[1][:, 32:])
     first, chunk = g.decB1[0], g.mlpB(z)[:, :32]  # the feature-wise block's conv outputs see its chunk
     assert not torch.allclose(first(content, chunk)[0], first(content, chunk.flip(0))[0])
+
+
+def test_featurewise_attribute_encoder_is_deterministic_and_per_domain():
+    torch.manual_seed(0)
+    e_a = FeaturewiseAttributeEncoder(ndf=8, n_blocks=2, nz=3).train()
+    assert e_a.size_multiple == 8
+    assert not any(isinstance(m, (torch.nn.InstanceNorm2d, torch.nn.BatchNorm2d)) for m in e_a.modules())
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    code = e_a(x, "A")
+    assert code.shape == (2, 3) and torch.equal(code, e_a(x, "A"))  # no sampling while training
+    assert torch.allclose(e_a(x[:1], "A"), code[:1], atol=1e-6)  # nothing mixes the batch
+    assert not torch.allclose(e_a(x, "B"), code)
+    with pytest.raises(ValueError, match="domain"):
+        e_a(x, "C")
 
 
 @pytest.mark.parametrize("image_size", [32, 64, 128, 216, 256, 512])

@@ -167,3 +167,20 @@ def test_drop_in_divco_trains_in_the_g_phase(tmp_path):
     assert np.isfinite(rows[-1]["divco"]) and rows[-1]["divco"] > 0
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["adds"] == ["divco"] and config["settings"]["divco.phases"] == {}  # joins the phase named G
+
+
+def test_featurewise_variant_trains_translates_and_refuses_the_kl(tmp_path):
+    """The reference's --concat 0 model: feature-wise G, deterministic E_a, an L2 on its codes."""
+    featurewise = {"nets.G.kind": "drit_featurewise_generator", "nets.E_a.kind": "drit_featurewise_attribute_encoder"}
+    with pytest.raises(ConfigError, match="deterministic.*kl.weight=0"):
+        tiny("drit", tmp_path / "with_kl", 3, sets=featurewise).fit()
+    out = tmp_path / "featurewise"
+    tiny("drit", out, 3, sets={**featurewise, "kl.weight": 0, "attribute_l2.weight": 0.01}).fit()
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "kl" not in row and row["attribute_l2"] > 0 and np.isfinite(row["latent_regression"])
+    translator, nets = load_translator(out)
+    style = DemoDataset("shapes-styles", split="test", length=2)[(0, 0)]["real_B"][None]
+    with torch.no_grad():
+        code = translator.style_code(nets, style)
+        assert code.shape == (1, 2) and torch.equal(code, translator.style_code(nets, style))
+        assert translator.run(nets, style, code).shape == (1, 3, 32, 32)
