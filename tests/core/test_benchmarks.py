@@ -68,3 +68,21 @@ def test_claims_quick_run_writes_its_table_and_json(tmp_path):
     assert all(r["config"]["train"]["steps"] == 2 and "miou" in r["scores"] for r in result["runs"])
     assert result["torch_version"] and result["i2i_version"] and result["claims"] == ["cut", "msgan"]
     assert "valid_rate" in next(r for r in result["runs"] if r["run"] == "msgan")["scores"]
+
+
+def test_codes_reports_how_a_multimodal_run_uses_its_code(tmp_path):
+    from i2i_core.cli import main
+
+    for recipe, steps in (("drit", "3"), ("pix2pix", "1")):
+        assert main(["train", recipe, "--data", "demo:shapes-styles" if recipe == "drit" else "demo", "--out",
+                     str(tmp_path / recipe), "--steps", steps, "--batch-size", "2", "--image-size", "32"]) == 0
+    lines = run("codes.py", str(tmp_path / "drit"), "--images", "24")
+    assert lines[0].startswith("style codes") and any("singular values of the style means" in line for line in lines)
+    start = lines.index(next(line for line in lines if line.startswith("transfer")))
+    assert [line.split()[0] for line in lines[start + 2:start + 6]] == ["navy", "maroon", "forest", "grey"]
+    for line in lines[start + 2:start + 6] + lines[-1:]:  # every row splits its images over the styles and invalid
+        assert abs(sum(float(v) for v in line.split()[1:]) - 1) < 0.02, line
+    assert lines[-1].startswith("share") and any(line.startswith("round trip") for line in lines)
+    out = subprocess.run([sys.executable, str(BENCH / "codes.py"), str(tmp_path / "pix2pix")], capture_output=True,
+                         text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    assert out.returncode != 0 and "draws no latent code" in out.stderr
