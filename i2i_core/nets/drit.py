@@ -208,11 +208,13 @@ class FeaturewiseAttributeEncoder(nn.Module):
     the code itself, no variance, and no norm anywhere. ``n_blocks`` counts as in the concat
     encoder, so both halve the image as often (3: four times)."""
 
+    size_multiple = 8  # as the concat variant's; any size of at least ``min_size`` runs
+
     def __init__(self, in_channels_A: int = 3, in_channels_B: int = 3, ndf: int = 64, n_blocks: int = 3,
                  nz: int = 8):
         super().__init__()
-        self.nz = nz
-        self.size_multiple = 2 ** (n_blocks + 1)
+        self.nz, self.n_blocks = nz, n_blocks
+        self.min_size = 2 ** (n_blocks + 1)  # the last stride-2 conv pads a map of at least 2×2
         widths = [ndf * min(4, 2 ** k) for k in range(n_blocks + 2)]
         for domain, c_in in zip(DOMAINS, (in_channels_A, in_channels_B)):
             layers = [nn.ReflectionPad2d(3), nn.Conv2d(c_in, ndf, 7), nn.ReLU(inplace=True)]
@@ -224,6 +226,9 @@ class FeaturewiseAttributeEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, domain: str) -> torch.Tensor:
         """The attribute code, N × nz."""
+        if min(x.shape[-2:]) < self.min_size:
+            raise ValueError(f"the attribute encoder with n_blocks = {self.n_blocks} needs images of at least "
+                             f"{self.min_size} pixels a side, got {tuple(x.shape[-2:])}")
         return getattr(self, f"model_{_check_domain(domain)}")(x).flatten(1)
 
 
