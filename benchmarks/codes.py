@@ -24,10 +24,11 @@ from pathlib import Path
 
 import torch
 
-from i2i_core.oracle import STYLE_TOLERANCE, demo_test_batch, detect_styles, slice_code, translate_batches
-from i2i_core.translate import load_translator
-
-STYLE_NAMES = ("navy", "maroon", "forest", "grey")
+from i2i_core.demo import demo_name
+from i2i_core.errors import I2IError
+from i2i_core.oracle import (STYLE_NAMES, STYLE_TOLERANCE, demo_test_batch, detect_styles, slice_code,
+                             translate_batches)
+from i2i_core.translate import load_run, load_translator
 
 
 def style_shares(outputs: torch.Tensor, layouts: torch.Tensor) -> list[float]:
@@ -37,32 +38,21 @@ def style_shares(outputs: torch.Tensor, layouts: torch.Tensor) -> list[float]:
     return (torch.bincount(styles, minlength=len(STYLE_NAMES) + 1).float() / len(styles)).tolist()
 
 
-def row(label: str, values, width: int = 7) -> str:
-    return f"{label:<14}" + "".join(f"{v:>{width}.2f}" for v in values)
+def row(label: str, values) -> str:
+    return f"{label:<14}" + "".join(f"{v:>8.2f}" for v in values)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="run folder or checkpoint of a demo:shapes-styles run")
-    parser.add_argument("--images", type=int, default=200, help="test images (1-200; default 200)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the prior codes")
-    args = parser.parse_args(argv)
-    if not 1 <= args.images <= 200:
-        parser.error(f"--images must be 1-200, got {args.images}")
-    translator, nets = load_translator(args.run)
-    if translator.sample_code is None:
-        raise SystemExit(f"{args.run}: its translator draws no latent code; this check is for multimodal runs")
-    data = demo_test_batch("shapes-styles", count=args.images)
+def report(translator, nets, data: dict, prior) -> list[str]:
+    """The tables for a translator on a demo test batch (``source``, ``target`` in [-1, 1], ``layout``)
+    and one prior code per image."""
+    lines = []
     true_styles, _ = detect_styles((data["target"] + 1) / 2, data["layout"])
-    header = f"{'':<14}" + "".join(f"{name:>7}" for name in STYLE_NAMES) + f"{'invalid':>8}"
-    generator = torch.Generator().manual_seed(args.seed)
-    prior = translator.sample_code(args.images, generator, torch.device("cpu"))
-
+    header = f"{'':<14}" + "".join(f"{name:>8}" for name in STYLE_NAMES + ("invalid",))
     if translator.style_code is not None:
         with torch.no_grad():
             codes = translator.style_code(nets, data["target"])
             read_back = translator.style_code(nets, translator.run(nets, data["source"], prior))
-        print("style codes (per true style of the B test images)")
+        lines.append("style codes (per true style of the B test images)")
         means = []
         for k, name in enumerate(STYLE_NAMES):
             of_style = codes[true_styles == k]
@@ -70,22 +60,44 @@ def main(argv=None) -> None:
                 continue
             means.append(of_style.mean(0))
             spread = of_style.std(0).norm().item() if len(of_style) > 1 else 0.0
-            print(f"  {name:<7} n={len(of_style):<4} mean {[round(v, 2) for v in means[-1].tolist()]}  spread {spread:.2f}")
+            lines.append(f"  {name:<7} n={len(of_style):<4} mean {[round(v, 2) for v in means[-1].tolist()]}  "
+                         f"spread {spread:.2f}")
         centred = torch.stack(means) - torch.stack(means).mean(0)
-        print(f"  singular values of the style means: {[round(v, 2) for v in torch.linalg.svdvals(centred).tolist()]}")
+        lines.append(f"  singular values of the style means: "
+                     f"{[round(v, 2) for v in torch.linalg.svdvals(centred).tolist()]}")
         styled = translate_batches(translator, nets, data["source"], "cpu", lambda a, b: slice_code(codes, a, b))
-        print("\ntransfer (rows: the style image's style; shares of the row)")
-        print(header)
+        lines += ["", "transfer (rows: the style image's style; shares of the row)", header]
         for k, name in enumerate(STYLE_NAMES):
             if (true_styles == k).any():
-                print(row(name, style_shares(styled[true_styles == k], data["layout"][true_styles == k])))
-        print(f"\nround trip |code(G(x, z)) − z| {(read_back - prior).abs().mean():.3f}; "
-              f"a zero code: {prior.abs().mean():.3f}")
-
+                lines.append(row(name, style_shares(styled[true_styles == k], data["layout"][true_styles == k])))
+        lines += ["", f"round trip |code(G(x, z)) − z| {(read_back - prior).abs().mean():.3f}; "
+                      f"a zero code: {prior.abs().mean():.3f}"]
     sampled = translate_batches(translator, nets, data["source"], "cpu", lambda a, b: slice_code(prior, a, b))
-    print("\nprior (z ~ N(0, I), one per test image)")
-    print(header)
-    print(row("share", style_shares(sampled, data["layout"])))
+    lines += ["", "prior (z ~ N(0, I), one per test image)", header, row("share", style_shares(sampled, data["layout"]))]
+    return lines
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="run folder or checkpoint of a demo:shapes-styles run (AtoB)")
+    parser.add_argument("--images", type=int, default=200, help="test images (1-200; default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the prior codes")
+    args = parser.parse_args(argv)
+    if not 1 <= args.images <= 200:
+        parser.error(f"--images must be 1-200, got {args.images}")
+    try:
+        _, _, config = load_run(args.run)
+    except I2IError as exc:
+        raise SystemExit(f"codes.py: {exc}") from None
+    if demo_name(config.data) != "shapes-styles" or config.direction != "AtoB":
+        raise SystemExit(f"{args.run}: trained on {config.data} {config.direction}; this check reads runs trained "
+                         f"AtoB on demo:shapes-styles, whose target domain has the four styles")
+    translator, nets = load_translator(args.run)
+    if translator.sample_code is None:
+        raise SystemExit(f"{args.run}: its translator draws no latent code; this check is for multimodal runs")
+    data = demo_test_batch("shapes-styles", res=config.build.image_size, count=args.images)
+    prior = translator.sample_code(args.images, torch.Generator().manual_seed(args.seed), torch.device("cpu"))
+    print("\n".join(report(translator, nets, data, prior)))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ For each named code c (a content map, or a deterministic attribute code):
 the mean over every element of the code, summed over the codes. DRIT adds it with weight 0.01 on
 both content codes (as they leave the encoder, noise included); its feature-wise variant uses the
 same penalty in place of the KL on its deterministic attribute codes. It pulls the codes towards
-N(0, I)'s scale without the log-variance a Gaussian KL needs.
+zero: it is twice the element-averaged KL of N(c, I) to N(0, I), and needs no log-variance.
 """
 from __future__ import annotations
 

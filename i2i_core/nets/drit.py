@@ -178,7 +178,7 @@ class AttributeEncoder(nn.Module):
     """E_a (concat variant): per domain reflect-pad conv4/s2, ``n_blocks`` BasicBlocks (widths
     ndf·min(4, n)), LeakyReLU 0.2, global average pool, then two Linear heads: μ and log-variance."""
 
-    size_multiple = 8  # five halvings before the global pool: inputs of at least 16 pixels
+    size_multiple = 8  # four halvings (n_blocks 3) before the global pool
 
     def __init__(self, in_channels_A: int = 3, in_channels_B: int = 3, ndf: int = 64, n_blocks: int = 3,
                  nz: int = 8):
@@ -214,7 +214,8 @@ class FeaturewiseAttributeEncoder(nn.Module):
                  nz: int = 8):
         super().__init__()
         self.nz, self.n_blocks = nz, n_blocks
-        self.min_size = 2 ** (n_blocks + 1)  # the last stride-2 conv pads a map of at least 2×2
+        # the conv7's reflect padding needs 4 pixels, the last stride-2 conv's a map of 2
+        self.min_size = max(4, 2 ** (n_blocks + 1))
         widths = [ndf * min(4, 2 ** k) for k in range(n_blocks + 2)]
         for domain, c_in in zip(DOMAINS, (in_channels_A, in_channels_B)):
             layers = [nn.ReflectionPad2d(3), nn.Conv2d(c_in, ndf, 7), nn.ReLU(inplace=True)]
@@ -228,7 +229,8 @@ class FeaturewiseAttributeEncoder(nn.Module):
         """The attribute code, N × nz."""
         if min(x.shape[-2:]) < self.min_size:
             raise ValueError(f"the attribute encoder with n_blocks = {self.n_blocks} needs images of at least "
-                             f"{self.min_size} pixels a side, got {tuple(x.shape[-2:])}")
+                             f"{self.min_size} pixels a side, got {tuple(x.shape[-2:])}; lower nets.E_a.n_blocks "
+                             f"or raise --image-size")
         return getattr(self, f"model_{_check_domain(domain)}")(x).flatten(1)
 
 

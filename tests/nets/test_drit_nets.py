@@ -85,6 +85,8 @@ def test_featurewise_attribute_encoder_is_deterministic_and_per_domain():
     with pytest.raises(ValueError, match="n_blocks = 2 needs images of at least 8 pixels"):
         e_a(torch.rand(1, 3, 8, 4), "A")
     assert e_a(torch.rand(1, 3, 8, 12), "A").shape == (1, 3)
+    with pytest.raises(ValueError, match="at least 4 pixels"):  # the conv7's reflect padding, at any n_blocks
+        FeaturewiseAttributeEncoder(ndf=4, n_blocks=0, nz=2)(torch.rand(1, 3, 2, 2), "A")
     assert not any(isinstance(m, (torch.nn.InstanceNorm2d, torch.nn.BatchNorm2d)) for m in e_a.modules())
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     code = e_a(x, "A")
