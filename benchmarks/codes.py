@@ -26,15 +26,14 @@ import torch
 
 from i2i_core.demo import demo_name
 from i2i_core.errors import I2IError
-from i2i_core.oracle import (STYLE_NAMES, STYLE_TOLERANCE, demo_test_batch, detect_styles, slice_code,
+from i2i_core.oracle import (STYLE_NAMES, demo_test_batch, detect_styles, slice_code, styles_or_invalid,
                              translate_batches)
 from i2i_core.translate import load_run, load_translator
 
 
 def style_shares(outputs: torch.Tensor, layouts: torch.Tensor) -> list[float]:
     """Share of outputs (in [0, 1]) per style, then the invalid share."""
-    styles, distance = detect_styles(outputs, layouts)
-    styles = torch.where(distance <= STYLE_TOLERANCE, styles, len(STYLE_NAMES))
+    styles = styles_or_invalid(outputs, layouts)
     return (torch.bincount(styles, minlength=len(STYLE_NAMES) + 1).float() / len(styles)).tolist()
 
 
@@ -48,10 +47,11 @@ def report(translator, nets, data: dict, prior) -> list[str]:
     lines = []
     true_styles, _ = detect_styles((data["target"] + 1) / 2, data["layout"])
     header = f"{'':<14}" + "".join(f"{name:>8}" for name in STYLE_NAMES + ("invalid",))
+    sampled = translate_batches(translator, nets, data["source"], "cpu", lambda a, b: slice_code(prior, a, b))
     if translator.style_code is not None:
         with torch.no_grad():
             codes = translator.style_code(nets, data["target"])
-            read_back = translator.style_code(nets, translator.run(nets, data["source"], prior))
+            read_back = translator.style_code(nets, sampled * 2 - 1)
         lines.append("style codes (per true style of the B test images)")
         means = []
         for k, name in enumerate(STYLE_NAMES):
@@ -72,7 +72,6 @@ def report(translator, nets, data: dict, prior) -> list[str]:
                 lines.append(row(name, style_shares(styled[true_styles == k], data["layout"][true_styles == k])))
         lines += ["", f"round trip |code(G(x, z)) − z| {(read_back - prior).abs().mean():.3f}; "
                       f"a zero code: {prior.abs().mean():.3f}"]
-    sampled = translate_batches(translator, nets, data["source"], "cpu", lambda a, b: slice_code(prior, a, b))
     lines += ["", "prior (z ~ N(0, I), one per test image)", header, row("share", style_shares(sampled, data["layout"]))]
     return lines
 

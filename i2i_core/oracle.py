@@ -75,6 +75,13 @@ def detect_styles(images: torch.Tensor, layouts: torch.Tensor) -> tuple[torch.Te
     return best.indices, best.values
 
 
+def styles_or_invalid(images: torch.Tensor, layouts: torch.Tensor) -> torch.Tensor:
+    """Nearest style index per image, or ``len(STYLES)`` where the background is farther than τ
+    from every style (invalid)."""
+    styles, distance = detect_styles(images, layouts)
+    return torch.where(distance <= STYLE_TOLERANCE, styles, torch.full_like(styles, len(STYLES)))
+
+
 def _class_scores(images, layouts, palettes) -> dict:
     confusion = confusion_matrix(layouts, nearest_colour(images, palettes))
     iou = iou_per_class(confusion)
@@ -138,10 +145,9 @@ def multimodal_scores(samples: torch.Tensor, layouts: torch.Tensor, palette: np.
         scores = unimodal_scores(flat, flat_layouts, truths.float().repeat_interleave(s, 0), palette)
         scores.update(pixel_diversity=float(diversity), n_inputs=int(n), samples=int(s))
         return scores
-    styles, distance = detect_styles(flat, flat_layouts)
-    valid = distance <= STYLE_TOLERANCE
     k = len(STYLES)
-    detected = torch.where(valid, styles, torch.full_like(styles, k)).reshape(n, s)
+    detected = styles_or_invalid(flat, flat_layouts).reshape(n, s)
+    valid = detected < k
     histogram = torch.bincount(detected.reshape(-1), minlength=k + 1).numpy()
     per_input = [len(set(row.tolist()) - {k}) / k for row in detected]
     scores = _class_scores(flat, flat_layouts, _styled_palettes(flat, flat_layouts, palette))

@@ -55,6 +55,7 @@ class KL(LossPlugin):
         for _, logvar in self._pairs():
             if step[logvar] is None:
                 raise ConfigError(f"{self.name}: product {logvar!r} is None, its encoder is deterministic (no "
-                                  f"log-variance); set {self.name}.weight=0 and penalise the code with code_l2 (drit: attribute_l2.weight)")
+                                  f"log-variance); set {self.name}.weight=0 and penalise the code with code_l2 "
+                                  f"(drit: attribute_l2.weight)")
         return torch.stack([kl_to_standard_normal(step[mu], step[logvar], self.reduction)
                             for mu, logvar in self._pairs()]).sum()
