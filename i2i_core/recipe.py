@@ -45,6 +45,10 @@ class Recipe:
     translators: dict = attrs.field(factory=lambda: {"AtoB": "G_AB"})
     presets: dict = attrs.field(factory=dict)
     image_sizes: ImageSizes = attrs.field(factory=ImageSizes)  # what the CLI accepts as --image-size
+    # fn(recipe) -> None, run by validate() once presets and --set have been applied: settings that
+    # must agree (two networks' code sizes) fail there with a ConfigError naming both keys, before
+    # any network is built, rather than as a shape error in the first step that uses them
+    checks: list = attrs.field(factory=list)
 
     # -- composition ---------------------------------------------------------------------------
     def add(self, plugin: LossPlugin, instance: str | None = None) -> str:
@@ -162,6 +166,8 @@ class Recipe:
             for net in phase.frozen:
                 if net not in self.nets:
                     raise ConfigError(f"phase {phase.name!r} freezes unknown network {net!r}")
+        for check in self.checks:
+            check(self)
         return self
 
     def _check_namespace(self) -> None:
@@ -179,6 +185,18 @@ class Recipe:
     def resolved(self) -> dict:
         """JSON-ready settings (what ``config.json`` records)."""
         return resolved(self)
+
+
+def settings_agree(*keys: str, why: str) -> Callable[[Recipe], None]:
+    """A check for :attr:`Recipe.checks`: the dotted settings ``keys`` must hold one value
+    (``why`` says what reads them together)."""
+    def check(recipe: Recipe) -> None:
+        current = recipe.settings()
+        values = {key: current[key] for key in keys}
+        if len(set(map(repr, values.values()))) > 1:
+            given = ", ".join(f"{key}={value}" for key, value in values.items())
+            raise ConfigError(f"recipe {recipe.name!r}: {given} differ; {why}: set them to the same value")
+    return check
 
 
 @attrs.frozen

@@ -43,7 +43,7 @@ import torch
 from i2i_core.errors import ConfigError
 from i2i_core.nets import unet_depth_for
 from i2i_core.recipe import (BuildOptions, DataSpec, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
-                             Schedule, Translator, recipe)
+                             Schedule, Translator, recipe, settings_agree)
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.divco import DivCo
 from i2i_plugins.kl import KL
@@ -131,6 +131,7 @@ def build(o: BuildOptions, name: str) -> Recipe:
         data=DataSpec(paired=True, batch_size=2, epochs=200),
         visuals=("real_A", "real_B", "fake_B_mu"),
         presets={"tiny": TINY},
+        checks=[settings_agree("nets.G.nz", "nets.E.nz", why="G takes the codes that E gives")],
     )
     r.translators = {"AtoB": code_translator(r)}
     r.add(Adversarial(mode="lsgan", d_factor=1.0, terms=[("D", "real_B_encoded", "fake_B_encoded")]), "adversarial")

@@ -73,7 +73,7 @@ import torch
 
 from i2i_core.errors import ConfigError
 from i2i_core.recipe import (BuildOptions, DataSpec, ImageSizes, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
-                             Schedule, Translator, recipe)
+                             Schedule, Translator, recipe, settings_agree)
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.code_l2 import CodeL2
 from i2i_plugins.content_adversarial import ContentAdversarial
@@ -121,6 +121,21 @@ def reparameterize(mu: torch.Tensor, logvar) -> torch.Tensor:
 def generate(s, domain: str, contents: list, codes: list) -> tuple:
     """G of ``domain`` on several (content, code) pairs in one batched call (exact: G normalises per sample)."""
     return s.G(torch.cat(contents), torch.cat(codes), domain).chunk(len(contents))
+
+
+def content_fits_generator(r: Recipe) -> None:
+    ngf, channels = r.nets["E_c"].kwargs["ngf"], r.nets["G"].kwargs["content_channels"]
+    if channels != 4 * ngf:
+        raise ConfigError(f"recipe {r.name!r}: nets.G.content_channels={channels} but the content encoder gives "
+                          f"4 × nets.E_c.ngf = {4 * ngf} channels; set nets.G.content_channels={4 * ngf}")
+
+
+def kl_needs_a_distribution(r: Recipe) -> None:
+    """The feature-wise E_a gives a code, not (μ, log-variance): no KL can act on it."""
+    if r.nets["E_a"].kind == "drit_featurewise_attribute_encoder" and r.plugins["kl"].weight > 0:
+        raise ConfigError(f"recipe {r.name!r}: nets.E_a.kind=drit_featurewise_attribute_encoder gives codes without a "
+                          f"log-variance, so kl.weight={r.plugins['kl'].weight:g} has nothing to act on; set "
+                          f"kl.weight=0 and penalise the code with attribute_l2.weight (the reference: 0.01)")
 
 
 def build(o: BuildOptions, name: str, mode_seeking: bool) -> Recipe:
@@ -195,6 +210,8 @@ def build(o: BuildOptions, name: str, mode_seeking: bool) -> Recipe:
         visuals=("real_A", "real_B", "transfer_B", "transfer_A"),
         presets={"tiny": TINY},
         image_sizes=ImageSizes(powers_of_two=False, multiple=4),  # any multiple of 4; 216 is the reference crop
+        checks=[settings_agree("nets.G.nz", "nets.E_a.nz", why="G takes the attribute codes that E_a gives"),
+                content_fits_generator, kl_needs_a_distribution],
     )
     r.translators = {"AtoB": translator(r, "A", "B"), "BtoA": translator(r, "B", "A")}
 

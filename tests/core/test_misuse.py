@@ -40,6 +40,21 @@ def test_bad_network_settings_and_devices_are_one_line(capsys, tmp_path, option,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("recipe, option, match", [
+    ("bicyclegan", ["--set", "nets.G.nz=3"], "nets.G.nz=3, nets.E.nz=2 differ; G takes the codes that E gives"),
+    ("divco", ["--set", "nets.E.nz=5"], "nets.G.nz=2, nets.E.nz=5 differ"),
+    ("drit", ["--set", "nets.E_a.nz=3"], "nets.G.nz=2, nets.E_a.nz=3 differ"),
+    ("drit", ["--set", "nets.E_c.ngf=8"], "nets.G.content_channels=64 but the content encoder gives 4 × nets.E_c.ngf"),
+    ("dritpp", ["--set", "nets.E_a.kind=drit_featurewise_attribute_encoder"],
+     "codes without a log-variance, so kl.weight=0.1 has nothing to act on; set kl.weight=0"),
+])
+def test_settings_that_must_agree_are_refused_before_the_run_starts(capsys, tmp_path, recipe, option, match):
+    """Once failing as a shape error at the first step that read them (DRIT's at step 3)."""
+    expect_cli_error(capsys, "train", recipe, "--data", "demo:shapes-styles", "--steps", "1",
+                     "--out", tmp_path / "run", *option, match=[f"recipe {recipe!r}", match])
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_out_that_cannot_be_a_run_folder_is_refused(capsys, tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("")
     expect_cli_error(capsys, *TRAIN, "--out", tmp_path / "a_file", match="a_file is a file; a run goes into a folder")

@@ -5,7 +5,7 @@ import torch
 
 from i2i_core.errors import ConfigError, PluginError
 from i2i_core.pool import ImagePool
-from i2i_core.recipe import BuildOptions, Schedule, build_recipe
+from i2i_core.recipe import BuildOptions, Schedule, build_recipe, settings_agree
 from i2i_core.settings import coerce, parse_add
 
 
@@ -25,6 +25,20 @@ def test_unknown_names_list_the_valid_ones():
         build_recipe("cyclegan", sets={"cycle.weight": "heavy"})
     with pytest.raises(ConfigError, match="cycle.weight"):
         build_recipe("cyclegan", sets={"cycle.weight": "-1"})
+
+
+def test_a_recipes_checks_run_after_its_preset_and_sets():
+    recipe = build_recipe("cyclegan")
+    recipe.checks.append(settings_agree("nets.G_AB.ngf", "nets.G_BA.ngf", why="a test"))
+    recipe.validate()  # both 64
+    recipe.set("nets.G_BA.ngf", 32)
+    with pytest.raises(ConfigError, match="recipe 'cyclegan': nets.G_AB.ngf=64, nets.G_BA.ngf=32 differ; a test"):
+        recipe.validate()
+    # a preset that sets both, and --set that sets both, pass
+    build_recipe("bicyclegan", BuildOptions(preset="tiny"))
+    build_recipe("bicyclegan", BuildOptions(preset="tiny"), sets={"nets.G.nz": 3, "nets.E.nz": 3})
+    with pytest.raises(ConfigError, match="nets.G.nz=3, nets.E.nz=2"):
+        build_recipe("bicyclegan", BuildOptions(preset="tiny"), sets={"nets.G.nz": 3})
 
 
 def test_settings_address_every_part_of_the_tree():

@@ -172,7 +172,7 @@ def test_drop_in_divco_trains_in_the_g_phase(tmp_path):
 def test_featurewise_variant_trains_translates_and_refuses_the_kl(tmp_path):
     """The reference's --concat 0 model: feature-wise G, deterministic E_a, an L2 on its codes."""
     featurewise = {"nets.G.kind": "drit_featurewise_generator", "nets.E_a.kind": "drit_featurewise_attribute_encoder"}
-    with pytest.raises(ConfigError, match="deterministic.*kl.weight=0"):
+    with pytest.raises(ConfigError, match="without a log-variance.*set kl.weight=0"):
         tiny("drit", tmp_path / "with_kl", 3, sets=featurewise).fit()
     out = tmp_path / "featurewise"
     tiny("drit", out, 3, sets={**featurewise, "kl.weight": 0, "attribute_l2.weight": 0.01}).fit()
