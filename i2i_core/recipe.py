@@ -189,14 +189,29 @@ class Recipe:
 
 def settings_agree(*keys: str, why: str) -> Callable[[Recipe], None]:
     """A check for :attr:`Recipe.checks`: the dotted settings ``keys`` must hold one value
-    (``why`` says what reads them together)."""
+    (``why`` says what reads them together). A value that no network could be built with (None,
+    0, a negative size) is left to that network's own, more precise, error."""
+    if len(keys) < 2:
+        raise ValueError(f"settings_agree compares two or more settings, got {keys!r}")
+
     def check(recipe: Recipe) -> None:
         current = recipe.settings()
-        values = {key: current[key] for key in keys}
-        if len(set(map(repr, values.values()))) > 1:
-            given = ", ".join(f"{key}={value}" for key, value in values.items())
-            raise ConfigError(f"recipe {recipe.name!r}: {given} differ; {why}: set them to the same value")
+        unknown = [key for key in keys if key not in current]
+        if unknown:
+            raise ConfigError(f"recipe {recipe.name!r} checks setting {unknown[0]!r}, which it does not have")
+        values = [current[key] for key in keys]
+        if not all(buildable_size(value) for value in values) or all(value == values[0] for value in values):
+            return
+        given = ", ".join(f"{key}={value}" for key, value in zip(keys, values))
+        raise ConfigError(f"recipe {recipe.name!r}: {given} differ; {why}: set them to the same value")
     return check
+
+
+def buildable_size(value) -> bool:
+    """A setting a network could be built with: anything but None, 0, a negative number or NaN."""
+    if value is None or isinstance(value, bool):
+        return value is not None
+    return not isinstance(value, (int, float)) or value > 0
 
 
 @attrs.frozen

@@ -73,7 +73,7 @@ import torch
 
 from i2i_core.errors import ConfigError
 from i2i_core.recipe import (BuildOptions, DataSpec, ImageSizes, NetSpec, OptimizerSpec, OptimSettings, Phase, Recipe,
-                             Schedule, Translator, recipe, settings_agree)
+                             Schedule, Translator, buildable_size, recipe, settings_agree)
 from i2i_plugins.adversarial import Adversarial
 from i2i_plugins.code_l2 import CodeL2
 from i2i_plugins.content_adversarial import ContentAdversarial
@@ -125,17 +125,25 @@ def generate(s, domain: str, contents: list, codes: list) -> tuple:
 
 def content_fits_generator(r: Recipe) -> None:
     ngf, channels = r.nets["E_c"].kwargs["ngf"], r.nets["G"].kwargs["content_channels"]
-    if channels != 4 * ngf:
+    if buildable_size(ngf) and buildable_size(channels) and channels != 4 * ngf:
         raise ConfigError(f"recipe {r.name!r}: nets.G.content_channels={channels} but the content encoder gives "
-                          f"4 × nets.E_c.ngf = {4 * ngf} channels; set nets.G.content_channels={4 * ngf}")
+                          f"4 × nets.E_c.ngf = {4 * ngf} channels; set nets.G.content_channels={4 * ngf}, or "
+                          f"nets.E_c.ngf to a quarter of nets.G.content_channels")
+
+
+ATTRIBUTE_LOGVARS = {"logvar_A", "logvar_B", "logvar_fake_A", "logvar_fake_B"}
 
 
 def kl_needs_a_distribution(r: Recipe) -> None:
     """The feature-wise E_a gives a code, not (μ, log-variance): no KL can act on it."""
-    if r.nets["E_a"].kind == "drit_featurewise_attribute_encoder" and r.plugins["kl"].weight > 0:
-        raise ConfigError(f"recipe {r.name!r}: nets.E_a.kind=drit_featurewise_attribute_encoder gives codes without a "
-                          f"log-variance, so kl.weight={r.plugins['kl'].weight:g} has nothing to act on; set "
-                          f"kl.weight=0 and penalise the code with attribute_l2.weight (the reference: 0.01)")
+    if r.nets["E_a"].kind != "drit_featurewise_attribute_encoder":
+        return
+    for instance, plugin in r.active_plugins().items():
+        if isinstance(plugin, KL) and ATTRIBUTE_LOGVARS & set(plugin.reads()):
+            raise ConfigError(f"recipe {r.name!r}: nets.E_a.kind=drit_featurewise_attribute_encoder gives codes "
+                              f"without a log-variance, so {instance}.weight={plugin.weight:g} has nothing to act on; "
+                              f"set {instance}.weight=0 and penalise the code with attribute_l2.weight (the "
+                              f"reference: 0.01)")
 
 
 def build(o: BuildOptions, name: str, mode_seeking: bool) -> Recipe:

@@ -47,6 +47,8 @@ def test_bad_network_settings_and_devices_are_one_line(capsys, tmp_path, option,
     ("drit", ["--set", "nets.E_c.ngf=8"], "nets.G.content_channels=64 but the content encoder gives 4 × nets.E_c.ngf"),
     ("dritpp", ["--set", "nets.E_a.kind=drit_featurewise_attribute_encoder"],
      "codes without a log-variance, so kl.weight=0.1 has nothing to act on; set kl.weight=0"),
+    ("drit", ["--set", "nets.E_a.kind=drit_featurewise_attribute_encoder", "--set", "kl.weight=0",
+              "--add", 'kl:pairs=[[mu_A,logvar_A]],phases={"G":"EG"}'], "so kl_2.weight=1 has nothing to act on"),
 ])
 def test_settings_that_must_agree_are_refused_before_the_run_starts(capsys, tmp_path, recipe, option, match):
     """Once failing as a shape error at the first step that read them (DRIT's at step 3)."""

@@ -5,7 +5,7 @@ import torch
 
 from i2i_core.errors import ConfigError, PluginError
 from i2i_core.pool import ImagePool
-from i2i_core.recipe import BuildOptions, Schedule, build_recipe, settings_agree
+from i2i_core.recipe import BuildOptions, Schedule, buildable_size, build_recipe, settings_agree
 from i2i_core.settings import coerce, parse_add
 
 
@@ -39,6 +39,16 @@ def test_a_recipes_checks_run_after_its_preset_and_sets():
     build_recipe("bicyclegan", BuildOptions(preset="tiny"), sets={"nets.G.nz": 3, "nets.E.nz": 3})
     with pytest.raises(ConfigError, match="nets.G.nz=3, nets.E.nz=2"):
         build_recipe("bicyclegan", BuildOptions(preset="tiny"), sets={"nets.G.nz": 3})
+    # sizes no network takes are left to the network's own error, which names the real fault
+    assert [buildable_size(x) for x in (None, 0, -3, float("nan"), 2, 0.5, "instance", True)] == [False] * 4 + [True] * 4
+    for bad in (0, -1):
+        build_recipe("bicyclegan", BuildOptions(preset="tiny"), sets={"nets.G.nz": bad})
+    recipe.checks.append(settings_agree("nets.G_AB.ngf", "nets.G_AB.nggf", why="a typo"))
+    recipe.set("nets.G_BA.ngf", 64)
+    with pytest.raises(ConfigError, match="recipe 'cyclegan' checks setting 'nets.G_AB.nggf', which it does not have"):
+        recipe.validate()
+    with pytest.raises(ValueError, match="two or more"):
+        settings_agree("nets.G_AB.ngf", why="alone")
 
 
 def test_settings_address_every_part_of_the_tree():
