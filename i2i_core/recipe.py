@@ -209,9 +209,9 @@ def settings_agree(*keys: str, why: str) -> Callable[[Recipe], None]:
 
 def buildable_size(value) -> bool:
     """A setting a network could be built with: anything but None, 0, a negative number or NaN."""
-    if value is None or isinstance(value, bool):
-        return value is not None
-    return not isinstance(value, (int, float)) or value > 0
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value > 0  # False for NaN too
+    return value is not None
 
 
 @attrs.frozen
